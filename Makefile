@@ -1,0 +1,65 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# The doors of the project. Every target installs the Debian packages it
+# lacks first. See README.md.
+#
+#   make run      build (minimal kernel), boot, show a ublk device in use
+#   make check    the test suite on the debug kernel (TAP, "N passed, N failed")
+#   make kernel   prepare the tree and build both kernel flavours
+#   make bench    performance report (reserved: not written yet)
+#   make clean    remove build/ and results/ (ccache is kept)
+
+TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+BUILD ?= $(TOP)/build
+export BUILD
+
+# Host packages: build, guest userspace (the guest sees the host's root).
+PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
+	cpio kmod ccache qemu-system-x86 fio e2fsprogs busybox-static \
+	liburing-dev liburing2 sparse python3 xz-utils git procps util-linux \
+	iproute2 coreutils rsync
+
+.PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
+	bench clean deps help
+
+all: help
+
+help:
+	@sed -n '3,11p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+
+deps:
+	@$(TOP)/vm/deps.sh $(PKGS)
+
+prepare: deps
+	@$(TOP)/vm/prepare-tree.sh
+
+kernel-min: prepare
+	@$(TOP)/vm/build-kernel.sh min
+
+kernel-debug: prepare
+	@$(TOP)/vm/build-kernel.sh debug
+
+kernel: kernel-min kernel-debug
+
+# The server and selftests, built in the prepared tree (where kselftest's
+# lib.mk lives) against the kernel's installed UAPI headers.
+selftests-%: kernel-%
+	@if [ -f $(BUILD)/src/tools/testing/selftests/ublk/Makefile ]; then \
+		$(MAKE) --no-print-directory -s \
+			-C $(BUILD)/src/tools/testing/selftests/ublk \
+			OUTPUT=$(BUILD)/selftests \
+			KHDR_INCLUDES="-isystem $(BUILD)/kernel-$*/usr/include" \
+			all; \
+	else echo "selftests: no ublk selftests yet"; fi
+
+run: selftests-min
+	@$(TOP)/vm/run.sh
+
+check: selftests-debug
+	@$(TOP)/vm/check.sh
+
+bench:
+	@echo "make bench: not written yet (see the bench issue)"; exit 2
+
+clean:
+	rm -rf $(BUILD) $(TOP)/results

@@ -1,0 +1,126 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make check: the test suite on the debug kernel, as TAP, closing with
+# "N passed, N failed".
+#   1. the harness's own teeth: a guest that provokes a kernel WARNING must
+#      fail its run with the report shown; a guest that hangs must be killed
+#      at the timeout and reported;
+#   2. one boot running every test (vm/tests/*.sh, then the ublk selftests),
+#      each with its own timeout and kernel-log check, then kmemleak;
+#   3. the whole kernel log of that boot scanned for reports.
+#
+# TESTS="pattern ..." limits step 2 to tests whose names match a glob and
+# skips step 1 (e.g. make check TESTS='test_loop_*').
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$top/build}
+flavour=${FLAVOUR:-debug}
+results=$top/results
+tests=${TESTS:-}
+test_timeout=${TEST_TIMEOUT:-300}
+mkdir -p "$results"
+
+n=0
+pass=0
+fail=0
+ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n $*"; }
+notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n $*"; }
+
+one_plan() { # name timeout command...
+	local name=$1 tmo=$2
+	shift 2
+	printf '%s\t%s\t%s\n' "$name" "$tmo" "$*"
+}
+
+# 1. The harness proves its own teeth.
+if [ -z "$tests" ]; then
+	plan=$results/plan-warn
+	one_plan harness_provoke_warning 120 \
+		"echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT" > "$plan"
+	out=$("$top/vm/run-vm.sh" -k "$flavour" -q -t 600 -o "$results/selftest-warn" "$plan" 2>&1)
+	rc=$?
+	if [ $rc = 1 ] && grep -q 'WARNING:' <<< "$out" &&
+	   grep -q 'not ok 1 harness_provoke_warning # kernel report' "$results/selftest-warn/tap"; then
+		ok "harness_detects_kernel_warning # run failed (exit $rc) and showed the report"
+	else
+		notok "harness_detects_kernel_warning # exit $rc"
+		echo "$out" | tail -n 30 | sed 's/^/#   /'
+	fi
+
+	plan=$results/plan-hang
+	one_plan harness_hang 100000 "sleep 100000" > "$plan"
+	out=$("$top/vm/run-vm.sh" -k "$flavour" -q -t 150 -o "$results/selftest-hang" "$plan" 2>&1)
+	rc=$?
+	if [ $rc = 2 ] && grep -q 'TIMEOUT' <<< "$out"; then
+		ok "harness_kills_hung_guest # killed at the timeout and reported (exit $rc)"
+	else
+		notok "harness_kills_hung_guest # exit $rc"
+		echo "$out" | tail -n 30 | sed 's/^/#   /'
+	fi
+fi
+
+# 2. The suite, in one boot.
+plan=$results/plan-check
+: > "$plan"
+want() { # name
+	[ -z "$tests" ] && return 0
+	local p
+	for p in $tests; do
+		# shellcheck disable=SC2254
+		case "$1" in $p) return 0 ;; esac
+	done
+	return 1
+}
+for t in "$top"/vm/tests/*.sh; do
+	name=$(basename "$t" .sh)
+	want "$name" && one_plan "$name" "$test_timeout" "bash $t" >> "$plan"
+done
+stdir=$build/src/tools/testing/selftests/ublk
+for t in "$stdir"/test_*.sh; do
+	[ -e "$t" ] || continue
+	name=$(basename "$t" .sh)
+	want "$name" && one_plan "$name" "$test_timeout" \
+		"cd $stdir && KUBLK=$build/selftests/kublk UBLK_BUILD=$build/selftests bash ./$name.sh" >> "$plan"
+done
+nplan=$(grep -c . "$plan")
+if [ "$nplan" = 0 ]; then
+	notok "select_tests # no test matches TESTS='$tests'"
+else
+	vm_out=$results/check
+	"$top/vm/run-vm.sh" -k "$flavour" -t "${CHECK_TIMEOUT:-2400}" -o "$vm_out" "$plan" > "$results/check.out" 2>&1 &
+	rpid=$!
+	# Renumber the guest's TAP lines after ours, pass the rest through.
+	offset=$n
+	tail -n +1 -F "$results/check.out" 2>/dev/null --pid=$rpid |
+	while IFS= read -r line; do
+		if [[ $line =~ ^(not\ ok|ok)\ ([0-9]+)\ (.*)$ ]]; then
+			echo "${BASH_REMATCH[1]} $(( BASH_REMATCH[2] + offset )) ${BASH_REMATCH[3]}"
+		else
+			echo "$line"
+		fi
+	done
+	wait $rpid
+	rc=$?
+	# Count what the guest reported; tests it never reported failed.
+	tap=$vm_out/tap
+	g_pass=$(grep -c '^ok ' "$tap" 2>/dev/null)
+	g_fail=$(grep -c '^not ok ' "$tap" 2>/dev/null)
+	g_seen=$(( g_pass + g_fail ))
+	n=$(( n + g_seen ))
+	pass=$(( pass + g_pass ))
+	fail=$(( fail + g_fail ))
+	if [ "$g_seen" -lt "$nplan" ]; then
+		missing=$(( nplan - g_seen ))
+		notok "tests_not_reported # $missing test(s) never reported: the guest hung or died (exit $rc)"
+	fi
+	if grep -q 'kernel report(s) in the guest' "$results/check.out"; then
+		notok "kernel_log_clean # see $vm_out/console.log"
+	else
+		ok "kernel_log_clean"
+	fi
+fi
+
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
