@@ -51,7 +51,7 @@ if [ -z "$tests" ]; then
 
 	plan=$results/plan-hang
 	one_plan harness_hang 100000 "sleep 100000" > "$plan"
-	out=$("$top/vm/run-vm.sh" -k "$flavour" -q -t 150 -o "$results/selftest-hang" "$plan" 2>&1)
+	out=$("$top/vm/run-vm.sh" -k "$flavour" -q -t 75 -o "$results/selftest-hang" "$plan" 2>&1)
 	rc=$?
 	if [ $rc = 2 ] && grep -q 'TIMEOUT' <<< "$out"; then
 		ok "harness_kills_hung_guest # killed at the timeout and reported (exit $rc)"
