@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * kublk: a small userspace ublk server used by the ublk selftests.
+ *
+ * Layout of the program:
+ *   kublk.c        CLI, control ring (/dev/ublk-control), device lifecycle,
+ *                  daemon, per-queue io threads, copy/user-copy handling
+ *   null.c         "null" target: completes every request immediately
+ *   file_backed.c  "loop" target: io_uring I/O on a backing file
+ *
+ * A target only sees a request after the core has made its data available in
+ * the tag's bounce buffer (copy mode, NEED_GET_DATA, USER_COPY); the core
+ * copies READ data back (USER_COPY) before committing.  Zero-copy modes
+ * (-z, --auto_zc) will hand the target a request with no bounce buffer
+ * (ublk_io_buf() == NULL) and the target must use fixed-buffer I/O with
+ * buf_index == tag instead; the hooks for that are ublk_queue_zc()/
+ * ublk_queue_auto_zc().
+ */
+#ifndef KUBLK_H
+#define KUBLK_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <stddef.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdbool.h>
+#include <string.h>
+#include <errno.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/types.h>
+#include <sys/ioctl.h>
+#include <linux/types.h>
+#include <liburing.h>
+#include <linux/ublk_cmd.h>
+
+/*
+ * Compatibility with older installed UAPI headers (e.g. a 6.12 tree).  The
+ * project's own include/uapi/linux/ublk_cmd.h carries all of these with the
+ * mainline values; these fallbacks only make the server build against an
+ * older header and never override it.
+ */
+#ifndef UBLK_U_CMD_UPDATE_SIZE
+#define UBLK_U_CMD_UPDATE_SIZE		_IOWR('u', 0x15, struct ublksrv_ctrl_cmd)
+#endif
+#ifndef UBLK_U_CMD_QUIESCE_DEV
+#define UBLK_U_CMD_QUIESCE_DEV		_IOWR('u', 0x16, struct ublksrv_ctrl_cmd)
+#endif
+#ifndef UBLK_U_CMD_TRY_STOP_DEV
+#define UBLK_U_CMD_TRY_STOP_DEV		_IOWR('u', 0x17, struct ublksrv_ctrl_cmd)
+#endif
+#ifndef UBLK_U_IO_REGISTER_IO_BUF
+#define UBLK_U_IO_REGISTER_IO_BUF	_IOWR('u', 0x23, struct ublksrv_io_cmd)
+#endif
+#ifndef UBLK_U_IO_UNREGISTER_IO_BUF
+#define UBLK_U_IO_UNREGISTER_IO_BUF	_IOWR('u', 0x24, struct ublksrv_io_cmd)
+#endif
+#ifndef UBLK_F_USER_RECOVERY_FAIL_IO
+#define UBLK_F_USER_RECOVERY_FAIL_IO	(1ULL << 9)
+#endif
+#ifndef UBLK_F_UPDATE_SIZE
+#define UBLK_F_UPDATE_SIZE		(1ULL << 10)
+#endif
+#ifndef UBLK_F_AUTO_BUF_REG
+#define UBLK_F_AUTO_BUF_REG		(1ULL << 11)
+#endif
+#ifndef UBLK_F_QUIESCE
+#define UBLK_F_QUIESCE			(1ULL << 12)
+#endif
+#ifndef UBLK_F_PER_IO_DAEMON
+#define UBLK_F_PER_IO_DAEMON		(1ULL << 13)
+#endif
+#ifndef UBLK_F_BUF_REG_OFF_DAEMON
+#define UBLK_F_BUF_REG_OFF_DAEMON	(1ULL << 14)
+#endif
+#ifndef UBLK_F_BATCH_IO
+#define UBLK_F_BATCH_IO			(1ULL << 15)
+#endif
+#ifndef UBLK_F_INTEGRITY
+#define UBLK_F_INTEGRITY		(1ULL << 16)
+#endif
+#ifndef UBLK_F_SAFE_STOP_DEV
+#define UBLK_F_SAFE_STOP_DEV		(1ULL << 17)
+#endif
+#ifndef UBLK_F_NO_AUTO_PART_SCAN
+#define UBLK_F_NO_AUTO_PART_SCAN	(1ULL << 18)
+#endif
+#ifndef UBLK_F_SHMEM_ZC
+#define UBLK_F_SHMEM_ZC			(1ULL << 19)
+#endif
+#ifndef UBLK_S_DEV_FAIL_IO
+#define UBLK_S_DEV_FAIL_IO		3
+#endif
+#ifndef UBLK_IO_F_NEED_REG_BUF
+#define UBLK_IO_F_NEED_REG_BUF		(1U << 17)
+#endif
+#ifndef UBLK_AUTO_BUF_REG_FALLBACK
+#define UBLK_AUTO_BUF_REG_FALLBACK	(1 << 0)
+#endif
+
+/* liburing 2.3 lacks a few newer io_uring definitions */
+#ifndef IORING_SETUP_SQE128
+#define IORING_SETUP_SQE128		(1U << 10)
+#endif
+#ifndef IORING_SETUP_COOP_TASKRUN
+#define IORING_SETUP_COOP_TASKRUN	(1U << 8)
+#endif
+
+/* --- limits and defaults of this server --- */
+#define KUBLK_MAX_QUEUES	32
+#define KUBLK_MAX_FILES		8
+#define KUBLK_DEF_DEPTH		128
+#define KUBLK_DEF_QUEUES	1
+#define KUBLK_DEF_IO_BYTES	(512U << 10)
+#define KUBLK_DEF_NULL_SIZE	(1ULL << 30)
+#define KUBLK_PATH_MAX		32	/* "/dev/ublkcN" buffer for UNPRIVILEGED_DEV */
+
+/* ublksrv_flags (server-private, the kernel stores it for us) */
+#define KUBLK_SRV_MAGIC		0x6b62ULL	/* "kb" */
+#define KUBLK_SRV_FLAGS(tgt_id)	((KUBLK_SRV_MAGIC << 16) | ((tgt_id) & 0xff))
+#define KUBLK_SRV_TGT(f)	((((f) >> 16) & 0xffff) == KUBLK_SRV_MAGIC ? \
+				 (int)((f) & 0xff) : -1)
+
+/*
+ * cqe->user_data layout
+ *   bits  0..15  tag
+ *   bits 16..23  ublk io command nr (ublk command) or target op
+ *   bits 24..39  target private data
+ *   bit  63      set for target I/O, clear for ublk uring_cmds
+ */
+static inline __u64 build_user_data(unsigned tag, unsigned op,
+				    unsigned tgt_data, bool is_tgt)
+{
+	return (__u64)(tag & 0xffff) | ((__u64)(op & 0xff) << 16) |
+		((__u64)(tgt_data & 0xffff) << 24) | ((__u64)is_tgt << 63);
+}
+static inline unsigned user_data_to_tag(__u64 ud) { return ud & 0xffff; }
+static inline unsigned user_data_to_op(__u64 ud) { return (ud >> 16) & 0xff; }
+static inline unsigned user_data_to_tgt_data(__u64 ud) { return (ud >> 24) & 0xffff; }
+static inline bool user_data_is_tgt(__u64 ud) { return ud >> 63; }
+
+/* Parsed command line of "add"/"recover"; also what the state file stores. */
+struct dev_ctx {
+	char tgt_type[16];
+	int dev_id;			/* -1: let the kernel pick */
+	unsigned nr_queues;
+	unsigned depth;
+	unsigned max_io_buf_bytes;
+	unsigned long long size;	/* null: device size; 0 = default */
+	unsigned logical_bs;
+	unsigned physical_bs;
+	bool user_copy;
+	bool get_data;
+	bool recovery;
+	bool recovery_reissue;
+	bool recovery_fail_io;
+	bool unprivileged;
+	bool quiesce;
+	bool update_size;
+	bool zero_copy;
+	bool auto_zc;
+	bool auto_zc_fallback;
+	bool no_safe_stop;
+	bool foreground;
+	bool recovering;		/* set by "recover" */
+	bool buffered;			/* loop: don't try O_DIRECT */
+	int nr_files;
+	char files[KUBLK_MAX_FILES][4096];
+};
+
+struct ublk_dev;
+struct ublk_queue;
+
+struct ublk_io {
+	void *buf;			/* bounce buffer, NULL in zero copy */
+	unsigned flags;
+#define IO_F_CMD_INFLIGHT	(1U << 0)	/* a FETCH/COMMIT/GET_DATA is in the kernel */
+#define IO_F_DONE		(1U << 1)	/* aborted: never re-fetch */
+#define IO_F_IN_SERVER		(1U << 2)	/* request owned by us */
+	int result;
+	int tgt_inflight;		/* target SQEs still in flight */
+	int tgt_res;			/* target scratch */
+	unsigned tgt_flags;		/* target scratch */
+};
+
+struct ublk_queue {
+	struct ublk_dev *dev;
+	int q_id;
+	int depth;
+	const struct ublksrv_io_desc *iods;
+	size_t iods_len;
+	struct io_uring ring;
+	bool ring_ok;
+	pthread_t thread;
+	int cmd_inflight;		/* uring_cmds in the kernel */
+	int tgt_inflight;		/* target sqes in flight */
+	int nr_done;			/* tags that got ABORT / fatal errors */
+	int ret;			/* thread exit status */
+	unsigned long long nr_ios;
+	struct ublk_io *ios;
+};
+
+struct target_ops {
+	const char *name;
+	int id;				/* stored in ublksrv_flags */
+	/*
+	 * Set up the target: open backing files (append them to dev->fds),
+	 * fill dev->params (basic + optional discard) unless recovering.
+	 */
+	int (*init)(struct ublk_dev *dev);
+	void (*deinit)(struct ublk_dev *dev);
+	/*
+	 * Handle the request at @tag.  Call ublk_complete_io() exactly once,
+	 * now or from tgt_io_done().  A negative return completes the request
+	 * with that error (and then the target must not complete it itself).
+	 */
+	int (*queue_io)(struct ublk_queue *q, int tag);
+	/* CQE of a target SQE (user_data built with is_tgt = true) */
+	void (*tgt_io_done)(struct ublk_queue *q, int tag,
+			    const struct io_uring_cqe *cqe);
+	/* number of SQEs the target may need per tag (sizing the ring) */
+	int sqes_per_io;
+};
+
+struct ublk_dev {
+	struct ublksrv_ctrl_dev_info info;
+	struct ublk_params params;
+	const struct target_ops *tgt;
+	struct dev_ctx *ctx;
+	unsigned long long features;
+	int cdev_fd;
+	int fds[KUBLK_MAX_FILES + 1];	/* fds[0] = /dev/ublkcN, registered as fixed files */
+	int nr_fds;
+	void *tgt_data;
+	unsigned long long dev_size;
+	unsigned nr_queues;
+	struct ublk_queue *q[KUBLK_MAX_QUEUES];
+	char cdev_path[KUBLK_PATH_MAX];
+	int wake_fd[2];			/* queue threads and signals poke main */
+};
+
+/* --- core API for targets --- */
+int ublk_complete_io(struct ublk_queue *q, int tag, int res);
+struct io_uring_sqe *ublk_queue_alloc_sqe(struct ublk_queue *q);
+/* an SQE for target I/O: counted, user_data must be built with is_tgt */
+struct io_uring_sqe *ublk_alloc_tgt_sqe(struct ublk_queue *q);
+/* zero copy: (UN)REGISTER_IO_BUF of @tag at buffer index @tag, CQE to the target */
+struct io_uring_sqe *ublk_prep_buf_reg(struct ublk_queue *q, int tag,
+				       bool reg, unsigned tgt_data);
+
+static inline const struct ublksrv_io_desc *ublk_get_iod(const struct ublk_queue *q, int tag)
+{
+	return &q->iods[tag];
+}
+static inline void *ublk_io_buf(const struct ublk_queue *q, int tag)
+{
+	return q->ios[tag].buf;
+}
+static inline bool ublk_queue_zc(const struct ublk_queue *q)
+{
+	return q->dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY;
+}
+static inline bool ublk_queue_auto_zc(const struct ublk_queue *q)
+{
+	return q->dev->info.flags & UBLK_F_AUTO_BUF_REG;
+}
+static inline bool ublk_queue_user_copy(const struct ublk_queue *q)
+{
+	return q->dev->info.flags & UBLK_F_USER_COPY;
+}
+
+/* fill the basic parameters common to all targets */
+void ublk_set_basic_params(struct ublk_dev *dev, unsigned long long size);
+
+#define ublk_err(fmt, ...)	fprintf(stderr, "kublk: " fmt, ##__VA_ARGS__)
+extern int kublk_verbose;
+#define ublk_dbg(fmt, ...)	do { if (kublk_verbose) \
+		fprintf(stderr, "kublk: " fmt, ##__VA_ARGS__); } while (0)
+
+extern const struct target_ops null_tgt_ops;
+extern const struct target_ops loop_tgt_ops;
+
+#endif

@@ -1,0 +1,375 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Helpers shared by the ublk test scripts.  A test sources this file, calls
+# _prep_test, adds devices with _add_dev (they are deleted by the EXIT trap
+# whatever happens), asserts with _fail/_check_*, and ends with _pass.
+#
+# Environment: KUBLK (path of the kublk binary; default: next to this file),
+# TMPDIR (scratch, default /tmp).  Exit codes: 0 pass, 4 skip, other fail.
+
+UBLK_SKIP=4
+: "${TMPDIR:=/tmp}"
+export TMPDIR
+UBLK_SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${KUBLK:=$UBLK_SCRIPT_DIR/kublk}"
+: "${UBLK_BADINPUT:=$(dirname "$KUBLK")/ublk_badinput}"
+TEST_NAME=$(basename "$0" .sh)
+UBLK_TEST_DIR=
+UBLK_DEV_ID=
+_UBLK_DEVS=()
+_UBLK_PIDS=()
+_UBLK_CLEANUP=()
+_UBLK_MOUNTS=()
+_UBLK_CTRL_MODE=
+
+# unprivileged users provided by the harness
+UBLK_USER1=1001
+UBLK_USER2=1002
+
+_log() { echo "[$TEST_NAME] $*"; }
+_fail() {
+	echo "FAIL: $TEST_NAME: $*"
+	exit 1
+}
+_skip() {
+	echo "SKIP: $TEST_NAME: $*"
+	exit $UBLK_SKIP
+}
+_pass() {
+	echo "PASS: $TEST_NAME"
+	exit 0
+}
+
+# run a command as an unprivileged user: _as_user UID cmd...
+_as_user() {
+	local uid=$1
+	shift
+	setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
+}
+
+_dump_logs() {
+	local f
+	for f in "$UBLK_TEST_DIR"/state/*.log; do
+		[ -s "$f" ] || continue
+		echo "---- daemon log $f"
+		tail -n 40 "$f"
+	done
+}
+
+_cleanup() {
+	local rc=$? i id
+	set +e
+	trap - EXIT
+	for ((i = ${#_UBLK_CLEANUP[@]} - 1; i >= 0; i--)); do
+		eval "${_UBLK_CLEANUP[$i]}" >/dev/null 2>&1
+	done
+	for i in "${_UBLK_PIDS[@]}"; do
+		kill -9 "$i" 2>/dev/null
+	done
+	for i in "${_UBLK_PIDS[@]}"; do
+		wait "$i" 2>/dev/null
+	done
+	for ((i = ${#_UBLK_MOUNTS[@]} - 1; i >= 0; i--)); do
+		mountpoint -q "${_UBLK_MOUNTS[$i]}" && umount -l "${_UBLK_MOUNTS[$i]}"
+	done
+	for id in "${_UBLK_DEVS[@]}"; do
+		if [ -e "/dev/ublkc$id" ]; then
+			if ! timeout 90 "$KUBLK" del -n "$id" >/dev/null 2>&1; then
+				echo "cleanup: kublk del -n $id failed"
+				[ "$rc" = 0 ] && rc=1
+			fi
+		fi
+	done
+	[ -n "$_UBLK_CTRL_MODE" ] && chmod "$_UBLK_CTRL_MODE" /dev/ublk-control
+	if [ "$rc" != 0 ] && [ "$rc" != "$UBLK_SKIP" ] && [ -n "$UBLK_TEST_DIR" ]; then
+		_dump_logs
+	fi
+	[ -n "$UBLK_TEST_DIR" ] && rm -rf "$UBLK_TEST_DIR"
+	exit "$rc"
+}
+
+# _on_exit "shell command": run at cleanup, before devices are deleted
+_on_exit() {
+	_UBLK_CLEANUP+=("$1")
+}
+
+_prep_test() {
+	[ "$(id -u)" = 0 ] || _skip "must run as root"
+	[ -x "$KUBLK" ] || _fail "kublk binary not found at '$KUBLK' (set KUBLK)"
+	if [ ! -c /dev/ublk-control ]; then
+		modprobe ublk_drv >/dev/null 2>&1
+		[ -c /dev/ublk-control ] || _skip "/dev/ublk-control missing (ublk_drv not available)"
+	fi
+	UBLK_TEST_DIR=$(mktemp -d "$TMPDIR/ublk-$TEST_NAME.XXXXXX") ||
+		_fail "mktemp failed"
+	chmod 0755 "$UBLK_TEST_DIR"
+	mkdir -p "$UBLK_TEST_DIR/state"
+	chmod 1777 "$UBLK_TEST_DIR/state"
+	export UBLK_STATE_DIR=$UBLK_TEST_DIR/state
+	trap _cleanup EXIT
+	trap 'exit 130' INT TERM
+}
+
+_need_cmd() {
+	local c
+	for c in "$@"; do
+		command -v "$c" >/dev/null 2>&1 || _skip "$c not installed"
+	done
+}
+
+_have_feature() {
+	"$KUBLK" features 2>/dev/null | grep -qw "$1"
+}
+
+_need_feature() {
+	_have_feature "$1" || _skip "kernel lacks UBLK_F_$1"
+}
+
+_wait_blkdev() {
+	local id=$1 i
+	for ((i = 0; i < 100; i++)); do
+		[ -b "/dev/ublkb$id" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# _add_dev [kublk add args...]: sets UBLK_DEV_ID, registers it for cleanup
+_add_dev() {
+	local out err=$UBLK_TEST_DIR/add.err
+	UBLK_DEV_ID=
+	out=$(timeout 120 "$KUBLK" add "$@" 2>"$err")
+	local rc=$?
+	UBLK_DEV_ID=$(sed -n 's/^dev_id=\([0-9][0-9]*\) .*/\1/p' <<<"$out")
+	[ -n "$UBLK_DEV_ID" ] && _UBLK_DEVS+=("$UBLK_DEV_ID")
+	if [ $rc != 0 ] || [ -z "$UBLK_DEV_ID" ]; then
+		echo "kublk add $* failed (rc $rc): $out"
+		cat "$err"
+		return 1
+	fi
+	_wait_blkdev "$UBLK_DEV_ID" || {
+		echo "/dev/ublkb$UBLK_DEV_ID did not appear"
+		return 1
+	}
+	_log "added dev $UBLK_DEV_ID: $out"
+	return 0
+}
+
+# like _add_dev but as an unprivileged user: _add_dev_as UID args...
+_add_dev_as() {
+	local uid=$1 out err=$UBLK_TEST_DIR/add.err
+	shift
+	UBLK_DEV_ID=
+	out=$(timeout 120 setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+		"$KUBLK" add "$@" 2>"$err")
+	local rc=$?
+	UBLK_DEV_ID=$(sed -n 's/^dev_id=\([0-9][0-9]*\) .*/\1/p' <<<"$out")
+	[ -n "$UBLK_DEV_ID" ] && _UBLK_DEVS+=("$UBLK_DEV_ID")
+	if [ $rc != 0 ] || [ -z "$UBLK_DEV_ID" ]; then
+		echo "kublk add $* as uid $uid failed (rc $rc): $out"
+		cat "$err"
+		return 1
+	fi
+	_wait_blkdev "$UBLK_DEV_ID" || return 1
+	_log "added dev $UBLK_DEV_ID as uid $uid: $out"
+	return 0
+}
+
+_del_dev() {
+	timeout 90 "$KUBLK" del -n "$1"
+}
+
+# _dev_field ID FIELD: a key=value field of "kublk list -n ID"
+_dev_field() {
+	"$KUBLK" list -n "$1" 2>/dev/null | head -n1 | tr ' ' '\n' |
+		sed -n "s/^$2=//p"
+}
+
+_dev_state() {
+	_dev_field "$1" state
+}
+
+# _wait_state ID STATE [seconds]
+_wait_state() {
+	local id=$1 want=$2 secs=${3:-30} i
+	for ((i = 0; i < secs * 10; i++)); do
+		[ "$(_dev_state "$id")" = "$want" ] && return 0
+		sleep 0.1
+	done
+	echo "dev $id: state $(_dev_state "$id"), wanted $want"
+	return 1
+}
+
+_wait_pid_gone() {
+	local pid=$1 secs=${2:-30} i
+	for ((i = 0; i < secs * 10; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+_check_dev_gone() {
+	local id=$1 i
+	for ((i = 0; i < 50; i++)); do
+		[ ! -e "/dev/ublkb$id" ] && [ ! -e "/dev/ublkc$id" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+_dev_size() {
+	blockdev --getsize64 "/dev/ublkb$1"
+}
+
+# _create_file PATH SIZE_MB: sparse backing file
+_create_file() {
+	truncate -s "${2}M" "$1" || _fail "cannot create $1"
+}
+
+#
+# fio helpers.  _run_fio NAME fio-args...: runs fio with terse output; sets
+# FIO_RC, FIO_ERR (fio's error field), FIO_RIOPS, FIO_WIOPS.
+#
+_run_fio() {
+	local name=$1 out
+	shift
+	out=$UBLK_TEST_DIR/fio.$name.out
+	fio --output-format=terse --terse-version=3 --group_reporting \
+		--name="$name" "$@" >"$out" 2>&1
+	FIO_RC=$?
+	_parse_fio "$out"
+}
+
+_parse_fio() {
+	local line
+	line=$(grep '^3;' "$1" | tail -n1)
+	FIO_ERR=$(cut -d';' -f5 <<<"$line")
+	FIO_RIOPS=$(cut -d';' -f8 <<<"$line")
+	FIO_WIOPS=$(cut -d';' -f49 <<<"$line")
+	: "${FIO_ERR:=-1}" "${FIO_RIOPS:=0}" "${FIO_WIOPS:=0}"
+}
+
+_fio_out() {
+	cat "$UBLK_TEST_DIR/fio.$1.out"
+}
+
+# fio must have succeeded, without errors, with non-zero IOPS for each
+# direction named: _check_fio NAME read|write|rw
+_check_fio() {
+	local name=$1 dir=$2
+	if [ "$FIO_RC" != 0 ] || [ "$FIO_ERR" != 0 ]; then
+		_fio_out "$name"
+		_fail "fio $name failed (rc $FIO_RC, err $FIO_ERR)"
+	fi
+	case $dir in
+	read | rw) [ "${FIO_RIOPS%.*}" -gt 0 ] 2>/dev/null ||
+		{ _fio_out "$name"; _fail "fio $name: no read IOPS"; } ;;
+	esac
+	case $dir in
+	write | rw) [ "${FIO_WIOPS%.*}" -gt 0 ] 2>/dev/null ||
+		{ _fio_out "$name"; _fail "fio $name: no write IOPS"; } ;;
+	esac
+	_log "fio $name ok: read iops $FIO_RIOPS write iops $FIO_WIOPS"
+}
+
+# random read + random write on a device, checks IOPS and no errors
+_fio_perf_check() {
+	local dev=$1 jobs=${2:-1}
+	_run_fio randread --filename="$dev" --ioengine=io_uring --direct=1 \
+		--rw=randread --bs=4k --iodepth=32 --numjobs="$jobs" \
+		--runtime=4 --time_based
+	_check_fio randread read
+	_run_fio randwrite --filename="$dev" --ioengine=io_uring --direct=1 \
+		--rw=randwrite --bs=4k --iodepth=32 --numjobs="$jobs" \
+		--runtime=4 --time_based
+	_check_fio randwrite write
+	_run_fio randrw --filename="$dev" --ioengine=io_uring --direct=1 \
+		--rw=randrw --bs=64k --iodepth=16 --numjobs="$jobs" \
+		--runtime=3 --time_based
+	_check_fio randrw rw
+}
+
+# write then verify with crc32c: _fio_verify_check DEV SIZE [extra fio args]
+_fio_verify_check() {
+	local dev=$1 size=$2
+	shift 2
+	_run_fio verify --filename="$dev" --ioengine=io_uring --direct=1 \
+		--rw=randwrite --bsrange=4k-128k --iodepth=16 \
+		--size="$size" --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 "$@"
+	_check_fio verify write
+}
+
+# ext4 round trip: mkfs, files with checksums, remount, verify, fsck
+_ext4_check() {
+	local dev=$1 mnt=$UBLK_TEST_DIR/mnt i
+	_need_cmd mkfs.ext4 fsck.ext4 sha256sum
+	mkdir -p "$mnt"
+	mkfs.ext4 -q -F "$dev" || _fail "mkfs.ext4 $dev failed"
+	mount -t ext4 "$dev" "$mnt" || _fail "mount $dev failed"
+	_UBLK_MOUNTS+=("$mnt")
+	for i in 1 2 3 4 5 6; do
+		head -c $((i * 300 * 1024 + 777)) /dev/urandom >"$mnt/file$i" ||
+			_fail "writing file$i failed"
+	done
+	mkdir -p "$mnt/dir/sub"
+	cp "$mnt/file3" "$mnt/dir/sub/copy3"
+	(cd "$mnt" && sha256sum file* dir/sub/copy3 >"$UBLK_TEST_DIR/sums") ||
+		_fail "sha256sum failed"
+	sync
+	umount "$mnt" || _fail "umount failed"
+	echo 3 >/proc/sys/vm/drop_caches
+	mount -t ext4 "$dev" "$mnt" || _fail "remount $dev failed"
+	(cd "$mnt" && sha256sum -c --quiet "$UBLK_TEST_DIR/sums") ||
+		_fail "checksums differ after remount"
+	umount "$mnt" || _fail "umount failed"
+	fsck.ext4 -n -f "$dev" >"$UBLK_TEST_DIR/fsck.out" 2>&1 || {
+		cat "$UBLK_TEST_DIR/fsck.out"
+		_fail "fsck.ext4 -n reports errors"
+	}
+	_log "ext4 round trip ok on $dev"
+}
+
+# background process tracked for cleanup: _bg cmd...; pid in BG_PID
+_bg() {
+	"$@" &
+	BG_PID=$!
+	_UBLK_PIDS+=("$BG_PID")
+}
+
+# make /dev/ublk-control usable by unprivileged users for this test
+_open_ctrl_to_users() {
+	_UBLK_CTRL_MODE=$(stat -c %a /dev/ublk-control)
+	chmod 0666 /dev/ublk-control
+}
+
+# Stand-in for the udev rule of unprivileged ublk: give /dev/ublkcN and
+# /dev/ublkbN to the device's owner as recorded by the driver.
+_start_chown_helper() {
+	(
+		while :; do
+			for c in /dev/ublkc[0-9]*; do
+				[ -e "$c" ] || continue
+				id=${c#/dev/ublkc}
+				owner=$("$KUBLK" list -n "$id" 2>/dev/null |
+					tr ' ' '\n' | sed -n 's/^owner=//p')
+				[ -n "$owner" ] && [ "$owner" != 0:0 ] || continue
+				[ "$(stat -c %u:%g "$c")" = "$owner" ] ||
+					chown "$owner" "$c"
+				if [ -b "/dev/ublkb$id" ] &&
+				   [ "$(stat -c %u:%g "/dev/ublkb$id")" != "$owner" ]; then
+					chown "$owner" "/dev/ublkb$id"
+				fi
+			done
+			sleep 0.2
+		done
+	) >/dev/null 2>&1 &
+	_UBLK_PIDS+=($!)
+}
+
+_daemon_pid() {
+	_dev_field "$1" pid
+}

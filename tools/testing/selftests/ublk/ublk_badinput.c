@@ -1,0 +1,580 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ublk_badinput: issue malformed or out-of-state ublk commands and check the
+ * exact error the driver returns (mainline ublk semantics).  Prints one line
+ * per check ("PASS: ..." / "FAIL: ..." / "SKIP: ...").  Exit: 0 all passed,
+ * 1 a check failed, 4 ublk is not available.
+ *
+ * It creates one device (1 queue, depth 2, USER_COPY when supported) and
+ * serves it from its own io thread, so the checks on FETCH/COMMIT, mmap and
+ * user copy run against a real driver state machine.
+ */
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <sys/sysinfo.h>
+#include "kublk.h"
+
+int kublk_verbose;
+
+#define NOEXP	INT_MIN
+#define PENDING	(INT_MIN + 1)
+
+static int nr_fail, nr_pass;
+static unsigned long long features;
+static bool uc;			/* device uses USER_COPY */
+
+static const char *ename(int e)
+{
+	switch (e) {
+	case 0: return "0";
+	case -EINVAL: return "-EINVAL";
+	case -ENODEV: return "-ENODEV";
+	case -EBUSY: return "-EBUSY";
+	case -EACCES: return "-EACCES";
+	case -EPERM: return "-EPERM";
+	case -EOPNOTSUPP: return "-EOPNOTSUPP";
+	case -EEXIST: return "-EEXIST";
+	case -EFAULT: return "-EFAULT";
+	case -ENOENT: return "-ENOENT";
+	case -EAGAIN: return "-EAGAIN";
+	case -ENOMEM: return "-ENOMEM";
+	case -ECANCELED: return "-ECANCELED";
+	case PENDING: return "pending";
+	}
+	return "other";
+}
+
+static void check2(const char *what, int got, int exp1, int exp2)
+{
+	bool ok = got == exp1 || (exp2 != NOEXP && got == exp2);
+
+	if (ok)
+		nr_pass++;
+	else
+		nr_fail++;
+	printf("%s: %s: got %s (%d), expected %s%s%s\n", ok ? "PASS" : "FAIL",
+	       what, ename(got), got == PENDING ? 0 : got, ename(exp1),
+	       exp2 != NOEXP ? " or " : "", exp2 != NOEXP ? ename(exp2) : "");
+	fflush(stdout);
+}
+
+static void check(const char *what, int got, int exp)
+{
+	check2(what, got, exp, NOEXP);
+}
+
+static void skip(const char *what, const char *why)
+{
+	printf("SKIP: %s: %s\n", what, why);
+	fflush(stdout);
+}
+
+/* ---------------- control commands ---------------- */
+
+static struct io_uring ctrl;
+static int ctrl_fd;
+
+static int ring_cmd(struct io_uring *ring, int fd, unsigned op, const void *cmd,
+		    size_t cmd_len, bool sqe128)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	if (!sqe)
+		return -EBUSY;
+	memset(sqe, 0, sqe128 ? 128 : 64);
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = fd;
+	sqe->cmd_op = op;
+	memcpy((char *)sqe + offsetof(struct io_uring_sqe, addr3), cmd, cmd_len);
+	ret = io_uring_submit(ring);
+	if (ret < 0)
+		return ret;
+	ret = io_uring_wait_cqe(ring, &cqe);
+	if (ret < 0)
+		return ret;
+	ret = cqe->res;
+	io_uring_cqe_seen(ring, cqe);
+	return ret;
+}
+
+static int ctrl_cmd(unsigned op, __u32 dev_id, __u16 q_id, void *addr,
+		    unsigned len, __u64 data0)
+{
+	struct ublksrv_ctrl_cmd c = {
+		.dev_id = dev_id, .queue_id = q_id, .len = len,
+		.addr = (__u64)(uintptr_t)addr, .data = { data0 },
+	};
+
+	return ring_cmd(&ctrl, ctrl_fd, op, &c, sizeof(c), true);
+}
+
+static int add_dev(struct ublksrv_ctrl_dev_info *info, __u32 hdr_id, unsigned len)
+{
+	return ctrl_cmd(UBLK_U_CMD_ADD_DEV, hdr_id, (__u16)-1, info, len, 0);
+}
+
+static void del_dev(__u32 id)
+{
+	ctrl_cmd(UBLK_U_CMD_STOP_DEV, id, (__u16)-1, NULL, 0, 0);
+	ctrl_cmd(UBLK_U_CMD_DEL_DEV, id, (__u16)-1, NULL, 0, 0);
+}
+
+static void init_info(struct ublksrv_ctrl_dev_info *info, unsigned nrq,
+		      unsigned depth)
+{
+	memset(info, 0, sizeof(*info));
+	info->nr_hw_queues = nrq;
+	info->queue_depth = depth;
+	info->max_io_buf_bytes = 64 << 10;
+	info->dev_id = (__u32)-1;
+	info->flags = UBLK_F_CMD_IOCTL_ENCODE;
+}
+
+/* ADD_DEV that must fail; deletes the device if it unexpectedly succeeds */
+static void add_must_fail(const char *what, struct ublksrv_ctrl_dev_info *info,
+			  __u32 hdr_id, unsigned len, int exp)
+{
+	int ret = add_dev(info, hdr_id, len);
+
+	check(what, ret < 0 ? ret : 0, exp);
+	if (ret >= 0 && info)
+		del_dev(info->dev_id);
+}
+
+/* ---------------- io thread ---------------- */
+
+struct io_state {
+	__u32 dev_id;
+	int cdev;
+	const struct ublksrv_io_desc *iods;
+	void *buf[2];
+	struct io_uring ring;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool ready;
+	bool failed;
+	bool read_checked, write_checked;
+	unsigned long served;
+};
+
+static __u64 uc_off(int q, int tag)
+{
+	return UBLKSRV_IO_BUF_OFFSET + ((__u64)q << UBLK_QID_OFF) +
+		((__u64)tag << UBLK_TAG_OFF);
+}
+
+static void io_prep(struct io_state *s, unsigned op, int q, int tag,
+		    int result, __u64 addr, __u64 ud)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+	struct ublksrv_io_cmd c = {
+		.q_id = q, .tag = tag, .result = result, .addr = addr,
+	};
+
+	if (!sqe) {
+		io_uring_submit(&s->ring);
+		sqe = io_uring_get_sqe(&s->ring);
+		if (!sqe) {
+			printf("FAIL: io ring full\n");
+			exit(1);
+		}
+	}
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = s->cdev;
+	sqe->cmd_op = op;
+	memcpy((char *)sqe + offsetof(struct io_uring_sqe, addr3), &c, sizeof(c));
+	sqe->user_data = ud;
+}
+
+/* submit one io command and wait up to @ms for its CQE */
+static int io_sync(struct io_state *s, unsigned op, int q, int tag, int result,
+		   __u64 addr, __u64 ud, unsigned ms)
+{
+	struct __kernel_timespec ts = { ms / 1000, (ms % 1000) * 1000000LL };
+	struct io_uring_cqe *cqe;
+	int ret;
+
+	io_prep(s, op, q, tag, result, addr, ud);
+	io_uring_submit(&s->ring);
+	for (;;) {
+		ret = io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts);
+		if (ret == -ETIME)
+			return PENDING;
+		if (ret < 0)
+			return ret;
+		if (cqe->user_data == ud) {
+			ret = cqe->res;
+			io_uring_cqe_seen(&s->ring, cqe);
+			return ret;
+		}
+		printf("FAIL: unexpected completion ud %llu res %d\n",
+		       (unsigned long long)cqe->user_data, cqe->res);
+		nr_fail++;
+		io_uring_cqe_seen(&s->ring, cqe);
+	}
+}
+
+static __u64 fetch_addr(struct io_state *s, int tag)
+{
+	return uc ? 0 : (__u64)(uintptr_t)s->buf[tag];
+}
+
+static void serve_one(struct io_state *s, int tag)
+{
+	const struct ublksrv_io_desc *iod = &s->iods[tag];
+	unsigned op = ublksrv_get_op(iod), len = iod->nr_sectors << 9;
+	int res = 0;
+
+	if (op == UBLK_IO_OP_READ) {
+		res = len;
+		memset(s->buf[tag], 0, len);
+		if (uc) {
+			ssize_t n;
+
+			if (!s->read_checked) {
+				s->read_checked = true;
+				n = pread(s->cdev, s->buf[tag], len, uc_off(0, tag));
+				check("USER_COPY pread on a READ request",
+				      n < 0 ? -errno : 0, -EACCES);
+			}
+			n = pwrite(s->cdev, s->buf[tag], len, uc_off(0, tag));
+			if (n != (ssize_t)len)
+				res = -EIO;
+		}
+	} else if (op == UBLK_IO_OP_WRITE) {
+		res = len;
+		if (uc) {
+			ssize_t n;
+
+			if (!s->write_checked) {
+				s->write_checked = true;
+				n = pwrite(s->cdev, s->buf[tag], len, uc_off(0, tag));
+				check("USER_COPY pwrite on a WRITE request",
+				      n < 0 ? -errno : 0, -EACCES);
+			}
+			n = pread(s->cdev, s->buf[tag], len, uc_off(0, tag));
+			if (n != (ssize_t)len)
+				res = -EIO;
+		}
+	}
+	s->served++;
+	io_prep(s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, tag, res,
+		fetch_addr(s, tag), 1000 + tag);
+}
+
+static void *io_thread(void *arg)
+{
+	struct io_state *s = arg;
+	int ret, done = 0;
+
+	if (io_uring_queue_init(16, &s->ring, 0)) {
+		s->failed = true;
+		goto ready;
+	}
+
+	check("FETCH with bad q_id",
+	      io_sync(s, UBLK_U_IO_FETCH_REQ, 1, 0, 0, fetch_addr(s, 0), 1, 500),
+	      -EINVAL);
+	check("FETCH with bad tag",
+	      io_sync(s, UBLK_U_IO_FETCH_REQ, 0, 2, 0, fetch_addr(s, 0), 2, 500),
+	      -EINVAL);
+	check("COMMIT_AND_FETCH without FETCH",
+	      io_sync(s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, 1, 0,
+		      fetch_addr(s, 1), 3, 500), -EINVAL);
+	if (uc)
+		check("FETCH with a buffer address under USER_COPY",
+		      io_sync(s, UBLK_U_IO_FETCH_REQ, 0, 0, 0, 0x10000, 4, 500),
+		      -EINVAL);
+	else
+		check("FETCH without buffer in copy mode",
+		      io_sync(s, UBLK_U_IO_FETCH_REQ, 0, 0, 0, 0, 4, 500),
+		      -EINVAL);
+
+	ret = io_sync(s, UBLK_U_IO_FETCH_REQ, 0, 0, 0, fetch_addr(s, 0), 1000, 300);
+	check("FETCH tag 0 stays pending", ret, PENDING);
+	if (ret != PENDING) {
+		s->failed = true;
+		goto ready;
+	}
+	/* mainline: -EBUSY (command active); newer refactors say -EINVAL */
+	check2("second FETCH on the same tag",
+	       io_sync(s, UBLK_U_IO_FETCH_REQ, 0, 0, 0, fetch_addr(s, 0), 5, 500),
+	       -EBUSY, -EINVAL);
+	ret = io_sync(s, UBLK_U_IO_FETCH_REQ, 0, 1, 0, fetch_addr(s, 1), 1001, 300);
+	check("FETCH tag 1 stays pending", ret, PENDING);
+	if (ret != PENDING)
+		s->failed = true;
+ready:
+	pthread_mutex_lock(&s->lock);
+	s->ready = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->lock);
+	if (s->failed)
+		return NULL;
+
+	/* serve until both tags are aborted */
+	while (done < 2) {
+		struct io_uring_cqe *cqe;
+		int tag;
+
+		ret = io_uring_submit_and_wait(&s->ring, 1);
+		if (ret < 0 && ret != -EINTR)
+			break;
+		while (io_uring_peek_cqe(&s->ring, &cqe) == 0) {
+			__u64 ud = cqe->user_data;
+
+			ret = cqe->res;
+			io_uring_cqe_seen(&s->ring, cqe);
+			if (ud < 1000 || ud > 1001) {
+				printf("FAIL: stray completion ud %llu res %d\n",
+				       (unsigned long long)ud, ret);
+				nr_fail++;
+				continue;
+			}
+			tag = ud - 1000;
+			if (ret == 0)
+				serve_one(s, tag);
+			else
+				done++;	/* -ENODEV: aborted by STOP_DEV */
+		}
+	}
+	io_uring_queue_exit(&s->ring);
+	return NULL;
+}
+
+static void alarm_handler(int sig)
+{
+	(void)sig;
+	printf("FAIL: timed out (driver hang?)\n");
+	fflush(stdout);
+	_exit(1);
+}
+
+int main(void)
+{
+	struct ublksrv_ctrl_dev_info info, info2;
+	struct ublk_params p;
+	struct io_state s;
+	struct io_uring ring64;
+	pthread_t th;
+	char path[64];
+	void *m;
+	size_t mlen;
+	__u64 f = 0;
+	int ret, bfd;
+	__u32 id;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	signal(SIGALRM, alarm_handler);
+	alarm(200);
+
+	ctrl_fd = open("/dev/ublk-control", O_RDWR);
+	if (ctrl_fd < 0) {
+		printf("SKIP: /dev/ublk-control: %s\n", strerror(errno));
+		return 4;
+	}
+	if (io_uring_queue_init(4, &ctrl, IORING_SETUP_SQE128)) {
+		printf("FAIL: cannot create an SQE128 ring\n");
+		return 1;
+	}
+
+	ret = ctrl_cmd(UBLK_U_CMD_GET_FEATURES, (__u32)-1, (__u16)-1, &f, sizeof(f), 0);
+	check("GET_FEATURES", ret < 0 ? ret : 0, 0);
+	features = f;
+	uc = features & UBLK_F_USER_COPY;
+
+	/* a control command on a ring without SQE128 */
+	if (io_uring_queue_init(4, &ring64, 0) == 0) {
+		struct {
+			__u32 dev_id; __u16 q_id; __u16 len; __u64 addr;
+		} c16 = { (__u32)-1, (__u16)-1, 8, (__u64)(uintptr_t)&f };
+
+		ret = ring_cmd(&ring64, ctrl_fd, UBLK_U_CMD_GET_FEATURES, &c16,
+			       sizeof(c16), false);
+		check("control command on a non-SQE128 ring", ret, -EINVAL);
+		io_uring_queue_exit(&ring64);
+	}
+
+	/* ADD_DEV argument checks */
+	init_info(&info, 1, 0);
+	add_must_fail("ADD_DEV with queue_depth 0", &info, (__u32)-1, sizeof(info), -EINVAL);
+	init_info(&info, 1, UBLK_MAX_QUEUE_DEPTH + 1);
+	add_must_fail("ADD_DEV with queue_depth > 4096", &info, (__u32)-1, sizeof(info), -EINVAL);
+	init_info(&info, 0, 4);
+	add_must_fail("ADD_DEV with 0 queues", &info, (__u32)-1, sizeof(info), -EINVAL);
+	init_info(&info, 1, 4);
+	add_must_fail("ADD_DEV with header dev_id != info dev_id", &info, 7, sizeof(info), -EINVAL);
+	init_info(&info, 1, 4);
+	add_must_fail("ADD_DEV with short len", &info, (__u32)-1, 16, -EINVAL);
+	add_must_fail("ADD_DEV with addr 0", NULL, (__u32)-1, sizeof(info), -EINVAL);
+	{
+		/* mainline clamps to nr_cpu_ids; refusing is fine too */
+		long ncpu = get_nprocs_conf();
+
+		init_info(&info, ncpu + 1, 4);
+		ret = add_dev(&info, (__u32)-1, sizeof(info));
+		if (ret < 0) {
+			check("ADD_DEV with queues > nr_cpus refused", ret, -EINVAL);
+		} else {
+			check("ADD_DEV with queues > nr_cpus clamped",
+			      info.nr_hw_queues <= ncpu ? 0 : -EINVAL, 0);
+			del_dev(info.dev_id);
+		}
+	}
+
+	/* the device used for the rest */
+	init_info(&info, 1, 2);
+	if (uc)
+		info.flags |= UBLK_F_USER_COPY;
+	ret = add_dev(&info, (__u32)-1, sizeof(info));
+	check("ADD_DEV valid", ret < 0 ? ret : 0, 0);
+	if (ret < 0)
+		return 1;
+	id = info.dev_id;
+	printf("INFO: device %u, %s mode\n", id, uc ? "user copy" : "copy");
+	if (uc && !(info.flags & UBLK_F_USER_COPY)) {
+		printf("FAIL: USER_COPY advertised but not granted\n");
+		nr_fail++;
+		uc = false;
+	}
+
+	init_info(&info2, 1, 2);
+	info2.dev_id = id;
+	add_must_fail("ADD_DEV with an id in use", &info2, id, sizeof(info2), -EEXIST);
+
+	check("GET_DEV_INFO with len too small",
+	      ctrl_cmd(UBLK_U_CMD_GET_DEV_INFO, id, (__u16)-1, &info2, 16, 0), -EINVAL);
+	check("GET_DEV_INFO with addr 0",
+	      ctrl_cmd(UBLK_U_CMD_GET_DEV_INFO, id, (__u16)-1, NULL, sizeof(info2), 0),
+	      -EINVAL);
+	check("GET_DEV_INFO valid",
+	      ctrl_cmd(UBLK_U_CMD_GET_DEV_INFO, id, (__u16)-1, &info2, sizeof(info2), 0), 0);
+	check("GET_DEV_INFO on a bad dev_id",
+	      ctrl_cmd(UBLK_U_CMD_GET_DEV_INFO, 0xfffff0, (__u16)-1, &info2,
+		       sizeof(info2), 0), -ENODEV);
+	check("unknown control opcode",
+	      ctrl_cmd(_IOWR('u', 0x7e, struct ublksrv_ctrl_cmd), id, (__u16)-1,
+		       NULL, 0, 0), -EOPNOTSUPP);
+	{
+		unsigned long long mask[16];
+
+		check("GET_QUEUE_AFFINITY on a bad queue",
+		      ctrl_cmd(UBLK_U_CMD_GET_QUEUE_AFFINITY, id, 5, mask,
+			       sizeof(mask), 5), -EINVAL);
+	}
+
+	memset(&p, 0, sizeof(p));
+	p.len = sizeof(p);
+	p.types = UBLK_PARAM_TYPE_BASIC;
+	p.basic.logical_bs_shift = 13;
+	p.basic.physical_bs_shift = 13;
+	p.basic.max_sectors = info.max_io_buf_bytes >> 9;
+	p.basic.dev_sectors = 2048;
+	check("SET_PARAMS with logical block size 8192",
+	      ctrl_cmd(UBLK_U_CMD_SET_PARAMS, id, (__u16)-1, &p, sizeof(p), 0), -EINVAL);
+	p.basic.logical_bs_shift = 9;
+	p.basic.physical_bs_shift = 12;
+	check("SET_PARAMS valid",
+	      ctrl_cmd(UBLK_U_CMD_SET_PARAMS, id, (__u16)-1, &p, sizeof(p), 0), 0);
+
+	memset(&s, 0, sizeof(s));
+	s.dev_id = id;
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.cond, NULL);
+	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
+	s.cdev = open(path, O_RDWR);
+	if (s.cdev < 0) {
+		printf("FAIL: open %s: %s\n", path, strerror(errno));
+		del_dev(id);
+		return 1;
+	}
+	ret = open(path, O_RDWR);
+	check("second open of the char device", ret < 0 ? -errno : 0, -EBUSY);
+	if (ret >= 0)
+		close(ret);
+
+	mlen = sysconf(_SC_PAGESIZE);
+	m = mmap(NULL, mlen, PROT_READ | PROT_WRITE, MAP_SHARED, s.cdev, 0);
+	check("mmap of descriptors with PROT_WRITE", m == MAP_FAILED ? -errno : 0, -EPERM);
+	if (m != MAP_FAILED)
+		munmap(m, mlen);
+	m = mmap(NULL, mlen, PROT_READ, MAP_SHARED, s.cdev, 0);
+	check("mmap of descriptors read-only", m == MAP_FAILED ? -errno : 0, 0);
+	if (m == MAP_FAILED) {
+		del_dev(id);
+		return 1;
+	}
+	s.iods = m;
+	if (posix_memalign(&s.buf[0], 4096, info.max_io_buf_bytes) ||
+	    posix_memalign(&s.buf[1], 4096, info.max_io_buf_bytes))
+		return 1;
+
+	if (pthread_create(&th, NULL, io_thread, &s))
+		return 1;
+	pthread_mutex_lock(&s.lock);
+	while (!s.ready)
+		pthread_cond_wait(&s.cond, &s.lock);
+	pthread_mutex_unlock(&s.lock);
+	if (s.failed) {
+		printf("FAIL: io thread setup failed, not starting the device\n");
+		nr_fail++;
+		close(s.cdev);
+		_exit(1);	/* tears down the rings; then delete */
+	}
+
+	ret = ctrl_cmd(UBLK_U_CMD_START_DEV, id, (__u16)-1, NULL, 0, 0);
+	check("START_DEV with pid 0", ret, -EINVAL);
+	if (ret != 0) {
+		ret = ctrl_cmd(UBLK_U_CMD_START_DEV, id, (__u16)-1, NULL, 0, getpid());
+		check("START_DEV valid", ret, 0);
+	}
+	check("GET_DEV_INFO after START: state LIVE",
+	      ctrl_cmd(UBLK_U_CMD_GET_DEV_INFO, id, (__u16)-1, &info2, sizeof(info2), 0) ||
+	      info2.state != UBLK_S_DEV_LIVE ? -EINVAL : 0, 0);
+	check("SET_PARAMS on a LIVE device",
+	      ctrl_cmd(UBLK_U_CMD_SET_PARAMS, id, (__u16)-1, &p, sizeof(p), 0), -EACCES);
+	check("START_USER_RECOVERY without USER_RECOVERY",
+	      ctrl_cmd(UBLK_U_CMD_START_USER_RECOVERY, id, (__u16)-1, NULL, 0, 0), -EINVAL);
+
+	snprintf(path, sizeof(path), "/dev/ublkb%u", id);
+	bfd = open(path, O_RDWR | O_DIRECT);
+	if (bfd >= 0) {
+		void *b;
+
+		if (!posix_memalign(&b, 4096, 4096)) {
+			memset(b, 0x5a, 4096);
+			check("direct write to the block device",
+			      pwrite(bfd, b, 4096, 8192) == 4096 ? 0 : -errno, 0);
+			check("direct read from the block device",
+			      pread(bfd, b, 4096, 4096) == 4096 ? 0 : -errno, 0);
+			free(b);
+		}
+		close(bfd);
+	} else {
+		printf("FAIL: open %s: %s\n", path, strerror(errno));
+		nr_fail++;
+	}
+	if (uc && !s.read_checked)
+		skip("USER_COPY pread on a READ request", "no READ was served");
+	if (uc && !s.write_checked)
+		skip("USER_COPY pwrite on a WRITE request", "no WRITE was served");
+
+	check("STOP_DEV", ctrl_cmd(UBLK_U_CMD_STOP_DEV, id, (__u16)-1, NULL, 0, 0), 0);
+	pthread_join(th, NULL);
+	munmap(m, mlen);
+	close(s.cdev);
+	check("DEL_DEV", ctrl_cmd(UBLK_U_CMD_DEL_DEV, id, (__u16)-1, NULL, 0, 0), 0);
+	check("GET_DEV_INFO after DEL_DEV",
+	      ctrl_cmd(UBLK_U_CMD_GET_DEV_INFO, id, (__u16)-1, &info2, sizeof(info2), 0),
+	      -ENODEV);
+	check("DEL_DEV twice",
+	      ctrl_cmd(UBLK_U_CMD_DEL_DEV, id, (__u16)-1, NULL, 0, 0), -ENODEV);
+
+	printf("%d passed, %d failed (%lu requests served)\n", nr_pass, nr_fail,
+	       s.served);
+	return nr_fail ? 1 : 0;
+}
