@@ -6,6 +6,7 @@
 #   make run      build (minimal kernel), boot, show a ublk device in use
 #   make check    the test suite on the debug kernel (TAP, "N passed, N failed")
 #   make kernel   prepare the tree and build both kernel flavours
+#   make lint     checkpatch --strict, W=1 and sparse on our work
 #   make bench    performance report (reserved: not written yet)
 #   make clean    remove build/ and results/ (ccache is kept)
 
@@ -20,12 +21,12 @@ PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	iproute2 coreutils rsync
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
-	bench clean deps help
+	bench clean deps help lint
 
 all: help
 
 help:
-	@sed -n '3,11p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,12p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(TOP)/vm/deps.sh $(PKGS)
@@ -57,6 +58,9 @@ run: selftests-min
 
 check: selftests-debug
 	@$(TOP)/vm/check.sh
+
+lint: kernel-min
+	@$(TOP)/vm/lint.sh
 
 bench:
 	@echo "make bench: not written yet (see the bench issue)"; exit 2

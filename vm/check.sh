@@ -9,6 +9,7 @@
 #   2. one boot running every test (vm/tests/*.sh, then the ublk selftests),
 #      each with its own timeout and kernel-log check, then kmemleak;
 #   3. the whole kernel log of that boot scanned for reports.
+# Between 1 and 2, vm/lint.sh checks the kernel style of our work.
 #
 # TESTS="pattern ..." limits step 2 to tests whose names match a glob and
 # skips step 1 (e.g. make check TESTS='test_loop_*').
@@ -61,6 +62,15 @@ if [ -z "$tests" ]; then
 	fi
 fi
 
+# Kernel style (vm/lint.sh): checkpatch, W=1 and sparse.
+if [ -z "$tests" ]; then
+	lint_out=$(LINT_FLAVOUR=$flavour LINT_TAP_OFFSET=$n "$top/vm/lint.sh" 2>&1)
+	echo "$lint_out"
+	n=$(( n + $(grep -cE '^(ok|not ok) ' <<< "$lint_out") ))
+	pass=$(( pass + $(grep -c '^ok ' <<< "$lint_out") ))
+	fail=$(( fail + $(grep -c '^not ok ' <<< "$lint_out") ))
+fi
+
 # 2. The suite, in one boot.
 plan=$results/plan-check
 : > "$plan"
@@ -81,6 +91,7 @@ stdir=$build/src/tools/testing/selftests/ublk
 for t in "$stdir"/test_*.sh; do
 	[ -e "$t" ] || continue
 	name=$(basename "$t" .sh)
+	[ "$name" = test_common ] && continue	# the helpers, not a test
 	want "$name" && one_plan "$name" "$test_timeout" \
 		"cd $stdir && KUBLK=$build/selftests/kublk UBLK_BUILD=$build/selftests bash ./$name.sh" >> "$plan"
 done

@@ -1,0 +1,95 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# make lint: kernel style of our work, as TAP lines.
+#   - checkpatch --strict on every patch of patches/series and on the
+#     kernel files of the overlay: 0 errors, 0 warnings (CHECKs are listed;
+#     the ones we keep are explained in vm/lint-checks-kept);
+#   - a W=1 + sparse (C=1) build of the objects we touch: no diagnostics
+#     in our driver, none new in the io_uring files (compared with the
+#     same objects built from the pristine base).
+# Needs the prepared tree and a configured build dir (make kernel-min).
+# LINT_TAP_OFFSET numbers the lines after earlier ones (make check).
+set -uo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD:-$top/build}
+src=$build/src
+kout=$build/kernel-${LINT_FLAVOUR:-min}
+n=${LINT_TAP_OFFSET:-0}
+pass=0
+fail=0
+ok() { n=$((n + 1)); pass=$((pass + 1)); echo "ok $n $*"; }
+notok() { n=$((n + 1)); fail=$((fail + 1)); echo "not ok $n $*"; }
+cp_flags=(--strict --no-tree --quiet --show-types --color=never)
+checkpatch="$src/scripts/checkpatch.pl"
+kept=$top/vm/lint-checks-kept
+
+# 1. checkpatch on each patch and on our files.
+judge() { # name output
+	local e w c
+	e=$(grep -c '^ERROR:' <<< "$2")
+	w=$(grep -c '^WARNING:' <<< "$2")
+	c=$(grep '^CHECK:' <<< "$2" | sed 's/^CHECK:\([A-Z_]*\):.*/\1/' | sort -u)
+	local unexplained=
+	for t in $c; do
+		grep -q "^$t\b" "$kept" 2>/dev/null || unexplained+=" $t"
+	done
+	if [ "$e" = 0 ] && [ "$w" = 0 ] && [ -z "$unexplained" ]; then
+		ok "checkpatch $1${c:+ # kept CHECKs: $(echo $c)}"
+	else
+		notok "checkpatch $1 # $e error(s), $w warning(s)${unexplained:+, unexplained CHECKs:$unexplained}"
+		grep -E -A3 '^(ERROR|WARNING|CHECK):' <<< "$2" | head -n 40 | sed 's/^/#   /'
+	fi
+}
+if [ -f "$top/patches/series" ]; then
+	while read -r p; do
+		case "$p" in ''|'#'*) continue ;; esac
+		judge "patches/$p" "$("$checkpatch" "${cp_flags[@]}" "$top/patches/$p" 2>&1)"
+	done < "$top/patches/series"
+fi
+for f in drivers/block/ublk_drv.c include/uapi/linux/ublk_cmd.h; do
+	[ -f "$top/$f" ] || continue
+	judge "$f" "$(cd "$top" && "$checkpatch" "${cp_flags[@]}" -f "$f" 2>&1)"
+done
+
+# 2. W=1 and sparse on the objects we touch.
+objs="drivers/block/ublk_drv.o"
+for p in $(grep -v '^#' "$top/patches/series" 2>/dev/null); do
+	sed -n 's|^+++ b/\(.*\)\.c$|\1.o|p' "$top/patches/$p"
+done | sort -u > "$build/lint-objs"
+objs="$objs $(grep -v '^drivers/block/ublk_drv.o$' "$build/lint-objs" | xargs)"
+
+diags() { # build dir -> diagnostics for $objs, one per line, without paths' prefixes
+	local o
+	for o in $objs; do
+		rm -f "$1/$o"
+		make -s -C "$2" O="$1" W=1 C=1 CC="${LINT_CC:-gcc}" "$o" 2>&1 |
+			grep -E '(warning|error):' |
+			sed -e "s|$2/||g" -e 's|^\.\./src/||' -e 's|:[0-9]*:[0-9]*:|:|'
+	done | sort
+}
+[ -f "$kout/.config" ] || { notok "build_w1_sparse # no configured kernel in $kout (make kernel-min)"; echo "$pass passed, $fail failed"; exit 1; }
+ours=$(diags "$kout" "$src")
+# The pristine base, same config, for the io_uring objects' old noise.
+base_out=$build/lint-base
+if [ ! -f "$base_out/.config" ] || ! cmp -s "$kout/.config" "$base_out/.config"; then
+	rm -rf "$build/lint-src"
+	git -C "$src" worktree prune
+	git -C "$src" worktree add -q --detach "$build/lint-src" base
+	mkdir -p "$base_out"
+	cp "$kout/.config" "$base_out/.config"
+	make -s -C "$build/lint-src" O="$base_out" olddefconfig >/dev/null
+	make -s -C "$build/lint-src" O="$base_out" prepare >/dev/null 2>&1
+fi
+theirs=$(objs=$(grep -v '^drivers/block/' "$build/lint-objs" | xargs) diags "$base_out" "$build/lint-src")
+new=$(comm -23 <(echo "$ours" | grep .) <(echo "$theirs" | grep .))
+if [ -z "$new" ]; then
+	ok "build_w1_sparse # $(echo $objs | wc -w) objects, no new diagnostics"
+else
+	notok "build_w1_sparse # $(echo "$new" | wc -l) new diagnostic(s)"
+	echo "$new" | head -n 30 | sed 's/^/#   /'
+fi
+
+[ -n "${LINT_TAP_OFFSET:-}" ] || echo "$pass passed, $fail failed"
+[ $fail = 0 ]
