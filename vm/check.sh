@@ -76,7 +76,8 @@ plan=$results/plan-check
 : > "$plan"
 want() { # name
 	[ -z "$tests" ] && return 0
-	local p
+	local - p
+	set -f	# the patterns are for test names, not files here
 	for p in $tests; do
 		# shellcheck disable=SC2254
 		case "$1" in $p) return 0 ;; esac

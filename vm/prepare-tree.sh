@@ -37,7 +37,7 @@ export GIT_COMMITTER_DATE="$GIT_AUTHOR_DATE"
 g() { git -C "$src" -c core.autocrlf=false -c gc.auto=0 "$@"; }
 
 # 1. The pristine base, once per base version.
-if [ ! -e "$src/.git/refs/tags/base" ] ||
+if ! g rev-parse -q --verify refs/tags/base >/dev/null 2>&1 ||
    [ "$(cat "$src/.base-version" 2>/dev/null)" != "$base_version" ]; then
 	echo "prepare-tree: unpacking $pkg $base_version into $src"
 	rm -rf "$src" "$src.tmp"
@@ -45,6 +45,8 @@ if [ ! -e "$src/.git/refs/tags/base" ] ||
 	tar -C "$src.tmp" --strip-components=1 -xJf "$tarball"
 	mv "$src.tmp" "$src"
 	g init -q
+	# ~80k loose objects: keep git from repacking behind our back.
+	g config gc.auto 0
 	# Debian's .gitignore ignores everything at the top level: force.
 	g add -A -f
 	g commit -q -m "Linux $base_version (Debian $pkg), pristine base"
@@ -104,7 +106,7 @@ fi
 # 4. The overlay: files that are wholly ours replace the base's. Directories
 # that are wholly ours lose whatever the base had in them.
 for d in $owned_dirs; do
-	[ -d "$top/$d" ] && g rm -r -q --cached --ignore-unmatch "$d" >/dev/null
+	[ -d "$top/$d" ] && g rm -r -q -f --cached --ignore-unmatch "$d" >/dev/null
 done
 files=$(cd "$top" && git ls-files -co --exclude-standard $overlay_dirs 2>/dev/null | sort)
 if [ -n "$files" ]; then
