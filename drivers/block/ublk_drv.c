@@ -14,8 +14,10 @@
  *    completes the command: the server now owns the request and finds its
  *    description in the read-only mmapped descriptor array;
  *  - the server does the I/O (copy mode: through its own buffer; user copy:
- *    pread/pwrite on /dev/ublkcN) and sends UBLK_IO_COMMIT_AND_FETCH_REQ,
- *    which hands the result back and parks the command for the next request.
+ *    pread/pwrite on /dev/ublkcN; zero copy: fixed-buffer I/O on the
+ *    request pages registered in an io_uring buffer table, see "Zero copy"
+ *    below) and sends UBLK_IO_COMMIT_AND_FETCH_REQ, which hands the result
+ *    back and parks the command for the next request.
  *
  * Request references
  * ------------------
@@ -25,13 +27,45 @@
  * by whoever aborts the request when the server is gone). Anybody else who
  * touches the request pages while the server owns the request takes an
  * extra reference first, under the queue lock and only while the slot is
- * UBLK_IO_OWNED: today those are the user copy read/write_iter calls, in
- * the zero copy step they will be the io_uring registered buffers, on any
- * ring, that point at the request pages. The request is ended (completed,
- * partially completed and requeued, or requeued for a new server) only by
- * whoever drops the last reference, so it is never ended while its pages
- * are still in use, and the result stored by COMMIT (or by the abort) is the
- * one that is reported.
+ * UBLK_IO_OWNED: the user copy read/write_iter calls, and every io_uring
+ * registration of the request pages (zero copy), on any ring. The request
+ * is ended (completed, partially completed and requeued, or requeued for a
+ * new server) only by whoever drops the last reference, so it is never
+ * ended while its pages are still in use, and the result stored by COMMIT
+ * (or by the abort) is the one that is reported.
+ *
+ * Zero copy
+ * ---------
+ * With UBLK_F_SUPPORT_ZERO_COPY the server puts the request pages into the
+ * fixed buffer table of any of its rings with UBLK_U_IO_REGISTER_IO_BUF and
+ * removes them with UBLK_U_IO_UNREGISTER_IO_BUF; with UBLK_F_AUTO_BUF_REG the
+ * driver does both itself: it registers the pages on the ring of the parked
+ * FETCH/COMMIT command, in that command's task work right before delivering
+ * the request, and unregisters them at COMMIT. The driver never copies.
+ *
+ * A registration is one request reference plus one device reference (see
+ * ublk_buf_reg_get_locked()). Both are dropped by ublk_io_release(), which
+ * io_uring calls exactly once per registration when neither the buffer
+ * table nor any in-flight fixed-buffer request uses the pages any more:
+ * from the unregister call itself, from freeing the last io_uring request
+ * that used the buffer, or at ring teardown, always in process context
+ * with that ring's uring_lock held. So:
+ *
+ *  - the request ends after its COMMIT (or abort) *and* the release of its
+ *    last registration, whichever comes last, exactly once;
+ *  - the request, its tag and the tag set outlive every registration: an
+ *    unended request keeps del_gendisk() (STOP_DEV, DEL_DEV, server exit)
+ *    waiting, and the device reference keeps the tag set and the queues
+ *    allocated until the release callback has returned;
+ *  - a request aborted because its server died is requeued (REISSUE) or
+ *    failed only when the dying rings have released it.
+ *
+ * Registering and unregistering may run the release callback inline, and
+ * io_uring holds uring_lock around it, which is why ubq->lock is never
+ * held across io_buffer_register_bvec()/io_buffer_unregister_bvec().
+ * Nothing waits for a release while holding an io_uring lock, and no io
+ * command's completion waits for a release: ring teardown releases the
+ * table only after every command on the ring completed.
  *
  * Locking
  * -------
@@ -48,8 +82,10 @@
  *                  taken and nothing sleeps or ends a request under it.
  *
  * Lock order: ublk_ctl_mutex -> ub->mutex -> disk->open_mutex / io_uring ctx
- * uring_lock (io_uring_cmd_done() with IO_URING_F_UNLOCKED) -> ubq->lock.
- * io_uring_cmd_done() is never called with ubq->lock held.
+ * uring_lock (io_uring_cmd_done() with IO_URING_F_UNLOCKED, buffer
+ * (un)registration, the release callback) -> ubq->lock.
+ * io_uring_cmd_done() and the buffer (un)registration functions are never
+ * called with ubq->lock held.
  *
  * Why not BLK_MQ_F_BLOCKING: ->queue_rq() only binds the request to its slot
  * under a spinlock and queues task work, it never sleeps; all blocking work
@@ -120,6 +156,19 @@
 #define UBLK_F_ZONED_IF_ENABLED	0
 #endif
 
+/*
+ * Zero copy needs io_buffer_register_bvec(); BLK_DEV_UBLK selects IO_URING,
+ * so it is always there.
+ */
+#define UBLK_F_BUF_REG_MASK	(UBLK_F_SUPPORT_ZERO_COPY | \
+				 UBLK_F_AUTO_BUF_REG | \
+				 UBLK_F_BUF_REG_OFF_DAEMON)
+
+/* the server moves the data itself: no buffer address, no driver copy */
+#define UBLK_F_NO_COPY_MASK	(UBLK_F_USER_COPY | \
+				 UBLK_F_SUPPORT_ZERO_COPY | \
+				 UBLK_F_AUTO_BUF_REG)
+
 #define UBLK_F_SUPPORTED	(UBLK_F_URING_CMD_COMP_IN_TASK | \
 				 UBLK_F_NEED_GET_DATA | \
 				 UBLK_F_USER_RECOVERY | \
@@ -133,7 +182,8 @@
 				 UBLK_F_QUIESCE | \
 				 UBLK_F_PER_IO_DAEMON | \
 				 UBLK_F_SAFE_STOP_DEV | \
-				 UBLK_F_NO_AUTO_PART_SCAN)
+				 UBLK_F_NO_AUTO_PART_SCAN | \
+				 UBLK_F_BUF_REG_MASK)
 
 #define UBLK_PARAM_TYPE_KNOWN	(UBLK_PARAM_TYPE_BASIC | \
 				 UBLK_PARAM_TYPE_DISCARD | \
@@ -168,6 +218,10 @@ enum ublk_abort {
  * @nr_zones: REPORT_ZONES only, number of zones asked for.
  * @zone_lba: ZONE_APPEND only, sector returned by the server.
  * @abort: enum ublk_abort, set instead of @res when no server completes it.
+ * @nr_regs: io_uring registrations of the request pages not yet released,
+ *	on any ring (each also holds one of @ref), under ubq->lock. Zero when
+ *	the request is bound to a slot; only used to tell whether COMMIT's
+ *	automatic unregister can still find the request's own buffer.
  */
 struct ublk_rq_data {
 	refcount_t ref;
@@ -176,6 +230,7 @@ struct ublk_rq_data {
 	unsigned int nr_zones;
 	u64 zone_lba;
 	u8 abort;
+	unsigned int nr_regs;
 };
 
 /* stored in io_uring_cmd::pdu of every parked io command */
@@ -210,8 +265,17 @@ enum ublk_io_state {
  * @req: bound request in DISPATCH and OWNED state, else NULL.
  * @addr: server buffer of copy mode, from the last FETCH/COMMIT/GET_DATA.
  * @task: task that issued the last FETCH (reference held), the only one
- *	allowed to send COMMIT/NEED_GET_DATA for the slot. Dropped when the
- *	queue is reset for recovery or freed.
+ *	allowed to send COMMIT/NEED_GET_DATA (and, without
+ *	UBLK_F_BUF_REG_OFF_DAEMON, REGISTER/UNREGISTER_IO_BUF) for the slot.
+ *	Dropped when the queue is reset for recovery or freed.
+ * @auto_index: UBLK_F_AUTO_BUF_REG, buffer index that the parked command
+ *	(FETCHED, DISPATCH) asked for in its sqe->addr.
+ * @auto_flags: UBLK_AUTO_BUF_REG_* flags of the parked command.
+ * @auto_reg: OWNED only: the request pages were registered automatically at
+ *	@reg_index in the fixed buffer table of @reg_ring; COMMIT unregisters
+ *	them there. Cleared by COMMIT and when the request is detached.
+ * @reg_index: see @auto_reg.
+ * @reg_ring: see @auto_reg; only compared, never dereferenced.
  */
 struct ublk_io {
 	u8 state;
@@ -220,6 +284,11 @@ struct ublk_io {
 	struct request *req;
 	u64 addr;
 	struct task_struct *task;
+	u16 auto_index;
+	u8 auto_flags;
+	bool auto_reg;
+	u16 reg_index;
+	const void *reg_ring;
 };
 
 /**
@@ -293,6 +362,9 @@ struct ublk_queue {
  * @started: START_DEV succeeded once, under @mutex. A device that was
  *	stopped cannot be started again.
  * @tag_set_ready: @tag_set was allocated.
+ * @stop_work: stops a device whose server went away, for devices whose
+ *	requests may be pinned by io_uring buffer registrations (see
+ *	ublk_ch_release()). Holds a device reference while queued.
  * @nr_queues: number of entries in @queues.
  * @queues: the queues.
  */
@@ -311,6 +383,7 @@ struct ublk_device {
 	bool block_open;
 	bool started;
 	bool tag_set_ready;
+	struct work_struct stop_work;
 
 	unsigned int nr_queues;
 	struct ublk_queue *queues[] __counted_by(nr_queues);
@@ -348,9 +421,37 @@ static const struct class ublk_chr_class = {
 /* small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-static inline bool ublk_q_user_copy(const struct ublk_queue *ubq)
+/* no buffer address with FETCH/COMMIT, the driver never copies */
+static inline bool ublk_q_no_copy(const struct ublk_queue *ubq)
 {
-	return ubq->flags & UBLK_F_USER_COPY;
+	return ubq->flags & UBLK_F_NO_COPY_MASK;
+}
+
+static inline bool ublk_q_auto_buf_reg(const struct ublk_queue *ubq)
+{
+	return ubq->flags & UBLK_F_AUTO_BUF_REG;
+}
+
+static inline bool ublk_q_buf_reg_off_daemon(const struct ublk_queue *ubq)
+{
+	return ubq->flags & UBLK_F_BUF_REG_OFF_DAEMON;
+}
+
+/*
+ * REGISTER/UNREGISTER_IO_BUF are available (AUTO_BUF_REG needs them for
+ * UBLK_IO_F_NEED_REG_BUF), and requests may stay pinned by io_uring
+ * registrations after COMMIT or abort.
+ */
+static inline bool ublk_dev_buf_reg(const struct ublk_device *ub)
+{
+	return ub->dev_info.flags &
+		(UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG);
+}
+
+/* identity of the ring @cmd was submitted on, only ever compared */
+static inline const void *ublk_cmd_ring(struct io_uring_cmd *cmd)
+{
+	return io_uring_cmd_ctx_handle(cmd);
 }
 
 static inline bool ublk_per_io_daemon(const struct ublk_queue *ubq)
@@ -400,12 +501,12 @@ static inline unsigned int ublk_lbs(const struct ublk_device *ub)
 /*
  * Requests whose data must be copied between the request pages and the
  * server buffer by the driver (copy mode): everything with data unless the
- * server copies itself with UBLK_F_USER_COPY.
+ * server moves it itself (user copy, zero copy, automatic registration).
  */
 static inline bool ublk_need_copy(const struct ublk_queue *ubq,
 				  const struct request *rq)
 {
-	return !ublk_q_user_copy(ubq) && ublk_rq_has_data(rq);
+	return !ublk_q_no_copy(ubq) && ublk_rq_has_data(rq);
 }
 
 static struct ublk_device *ublk_get_device(struct ublk_device *ub)
@@ -588,6 +689,63 @@ static inline void ublk_put_rq_ref(struct request *rq)
 		ublk_end_rq(rq);
 }
 
+/* ------------------------------------------------------------------ */
+/* zero copy: io_uring registrations of request pages                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Take the references of one io_uring registration of @rq's pages: a
+ * request reference and a device reference, see "Zero copy" above. @rq is
+ * bound to its slot (DISPATCH or OWNED), so the commit reference is still
+ * there and the device is alive.
+ */
+static void ublk_buf_reg_get_locked(struct ublk_queue *ubq,
+				    struct request *rq)
+{
+	struct ublk_rq_data *data = blk_mq_rq_to_pdu(rq);
+
+	lockdep_assert_held(&ubq->lock);
+	refcount_inc(&data->ref);
+	data->nr_regs++;
+	get_device(&ubq->dev->cdev_dev);
+}
+
+/**
+ * ublk_io_release - io_uring is done with one registration of a request
+ * @priv: the struct request whose pages were registered
+ *
+ * The release callback passed to io_buffer_register_bvec(), called exactly
+ * once per successful registration; also undoes the references of a
+ * registration that failed. Drops what ublk_buf_reg_get_locked() took. The
+ * last request reference ends the request with the result stored by COMMIT
+ * or by the abort, so a request is ended once, after its COMMIT and after
+ * every registration is gone.
+ *
+ * Context: process context. From io_uring always with the ring's
+ * uring_lock held: inside io_buffer_unregister_bvec(), when the last
+ * fixed-buffer request using the pages is freed, or from the ring's exit
+ * work, possibly after the char device was released and the device
+ * stopped (the device reference keeps the queues and the tag set alive).
+ * Takes ubq->lock, may end the request, never calls into io_uring.
+ */
+static void ublk_io_release(void *priv)
+{
+	struct request *rq = priv;
+	struct ublk_queue *ubq = rq->mq_hctx->driver_data;
+	struct ublk_rq_data *data = blk_mq_rq_to_pdu(rq);
+	struct ublk_device *ub = ubq->dev;
+	unsigned long flags;
+
+	spin_lock_irqsave(&ubq->lock, flags);
+	if (!WARN_ON_ONCE(!data->nr_regs))
+		data->nr_regs--;
+	spin_unlock_irqrestore(&ubq->lock, flags);
+
+	/* may end @rq; the device reference is dropped last */
+	ublk_put_rq_ref(rq);
+	ublk_put_device(ub);
+}
+
 /*
  * Detach the request of a DISPATCH or OWNED slot that no server will
  * complete, and tell ublk_end_rq() what to do with it. Called with
@@ -614,6 +772,8 @@ static struct request *ublk_detach_rq_locked(struct ublk_queue *ubq,
 
 	io->req = NULL;
 	io->need_get_data = false;
+	/* the registration, if any, stays until its ring lets go of it */
+	io->auto_reg = false;
 	return rq;
 }
 
@@ -836,6 +996,7 @@ static enum ublk_bind ublk_bind_rq(struct ublk_queue *ubq, struct request *rq,
 		refcount_set(&data->ref, 1);
 		data->res = 0;
 		data->abort = UBLK_ABORT_NONE;
+		data->nr_regs = 0;
 		io->state = UBLK_IO_DISPATCH;
 		io->req = rq;
 		*cmdp = io->cmd;
@@ -993,13 +1154,49 @@ static const struct blk_mq_ops ublk_mq_ops = {
 /* io commands                                                         */
 /* ------------------------------------------------------------------ */
 
+/**
+ * ublk_auto_buf_reg - register a request's pages for UBLK_F_AUTO_BUF_REG
+ * @ubq: queue
+ * @rq: request bound to the slot, with data
+ * @cmd: the slot's parked command, whose ring gets the buffer
+ * @index: buffer index the parked command asked for
+ * @issue_flags: issue_flags of @cmd's task work (uring_lock held)
+ *
+ * Called from the task work delivering @rq, while the slot is DISPATCH.
+ *
+ * Return: 0 when registered (the registration holds its own references),
+ * else the error of io_buffer_register_bvec(); nothing is left registered.
+ */
+static int ublk_auto_buf_reg(struct ublk_queue *ubq, struct request *rq,
+			     struct io_uring_cmd *cmd, u16 index,
+			     unsigned int issue_flags)
+{
+	unsigned long flags;
+	int ret;
+
+	spin_lock_irqsave(&ubq->lock, flags);
+	ublk_buf_reg_get_locked(ubq, rq);
+	spin_unlock_irqrestore(&ubq->lock, flags);
+
+	ret = io_buffer_register_bvec(cmd, rq, ublk_io_release, index,
+				      issue_flags);
+	/* not the last reference: the commit one is ours */
+	if (ret)
+		ublk_io_release(rq);
+	return ret;
+}
+
 /*
  * ublk_dispatch_tw - deliver a bound request to the server
  *
  * Task work queued by ->queue_rq(), runs in the task that issued the
  * parked command (or in io_uring's fallback context with
- * IO_URING_F_TASK_DEAD when that task is gone). Copy mode WRITE data is
- * copied into the server buffer here, in the server's mm.
+ * IO_URING_F_TASK_DEAD when that task is gone), with the ring's uring_lock
+ * held in 6.12. Copy mode WRITE data is copied into the server buffer
+ * here, in the server's mm. With UBLK_F_AUTO_BUF_REG the request pages are
+ * registered on the command's ring before the command completes; if that
+ * fails the request is failed with -EIO and the command stays parked, or,
+ * with UBLK_AUTO_BUF_REG_FALLBACK, delivered with UBLK_IO_F_NEED_REG_BUF.
  */
 static void ublk_dispatch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 {
@@ -1010,13 +1207,26 @@ static void ublk_dispatch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	struct ublk_rq_data *data = blk_mq_rq_to_pdu(rq);
 	struct ublksrv_io_desc *iod = &ubq->io_cmd_buf[pdu->tag];
 	bool dead = issue_flags & IO_URING_F_TASK_DEAD;
+	/* set by the parked command, stable while DISPATCH */
+	u16 auto_index = io->auto_index;
 	struct io_uring_cmd *abort_cmd = NULL;
 	struct request *put_rq = NULL;
 	int res = UBLK_IO_RES_OK;
 	bool copy_failed = false;
+	bool reg_failed = false;
+	bool registered = false;
 	unsigned long flags;
 
-	if (!dead && !ublk_q_user_copy(ubq)) {
+	if (!dead && ublk_q_auto_buf_reg(ubq) && ublk_rq_has_data(rq)) {
+		if (!ublk_auto_buf_reg(ubq, rq, cmd, auto_index, issue_flags))
+			registered = true;
+		else if (io->auto_flags & UBLK_AUTO_BUF_REG_FALLBACK)
+			iod->op_flags |= UBLK_IO_F_NEED_REG_BUF;
+		else
+			reg_failed = true;
+	}
+
+	if (!dead && !ublk_q_no_copy(ubq)) {
 		iod->addr = io->addr;
 		if (req_op(rq) == REQ_OP_WRITE && ublk_rq_has_data(rq)) {
 			if (ubq->flags & UBLK_F_NEED_GET_DATA) {
@@ -1044,12 +1254,15 @@ static void ublk_dispatch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		ubq->canceling = true;
 		ubq->fetch_closed = true;
 	}
-	if (ubq->canceling || copy_failed) {
+	if (ubq->canceling || copy_failed || reg_failed) {
 		put_rq = ublk_detach_rq_locked(ubq, io);
 		if (!ubq->canceling) {
-			/* bad server buffer: fail the request, keep the cmd */
+			/*
+			 * Bad server buffer or failed registration: fail the
+			 * request, keep the cmd.
+			 */
 			data->abort = UBLK_ABORT_NONE;
-			data->res = -EFAULT;
+			data->res = copy_failed ? -EFAULT : -EIO;
 		}
 		if (ubq->fetch_closed) {
 			io->state = UBLK_IO_IDLE;
@@ -1063,10 +1276,16 @@ static void ublk_dispatch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		io->state = UBLK_IO_OWNED;
 		io->cmd = NULL;
 		io->need_get_data = res == UBLK_IO_RES_NEED_GET_DATA;
+		io->auto_reg = registered;
+		io->reg_index = auto_index;
+		io->reg_ring = ublk_cmd_ring(cmd);
 	}
 	spin_unlock_irqrestore(&ubq->lock, flags);
 
 	if (put_rq) {
+		/* never delivered: take the registration back, then end it */
+		if (registered)
+			io_buffer_unregister_bvec(cmd, auto_index, issue_flags);
 		ublk_put_rq_ref(put_rq);
 		if (abort_cmd)
 			io_uring_cmd_done(abort_cmd, UBLK_IO_RES_ABORT, 0,
@@ -1137,6 +1356,25 @@ static struct task_struct *ublk_io_set_task(struct ublk_io *io,
 	return old;
 }
 
+/*
+ * UBLK_F_AUTO_BUF_REG: the registration a FETCH/COMMIT_AND_FETCH asks for,
+ * in the SQE's addr field (not in the 16-byte io command). Reserved bits
+ * and unknown flags must be zero.
+ */
+static int ublk_get_auto_buf_reg(struct io_uring_cmd *cmd, u16 *index,
+				 u8 *flags)
+{
+	struct ublk_auto_buf_reg reg;
+
+	reg = ublk_sqe_addr_to_auto_buf_reg(READ_ONCE(cmd->sqe->addr));
+	if (reg.reserved0 || reg.reserved1 ||
+	    (reg.flags & ~UBLK_AUTO_BUF_REG_F_MASK))
+		return -EINVAL;
+	*index = reg.index;
+	*flags = reg.flags;
+	return 0;
+}
+
 static int ublk_fetch(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
 		      u16 tag, u64 addr, unsigned int issue_flags)
 {
@@ -1144,12 +1382,19 @@ static int ublk_fetch(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
 	struct ublk_io *io = &ubq->ios[tag];
 	struct task_struct *old = NULL;
 	unsigned long flags;
+	u16 auto_index = 0;
+	u8 auto_flags = 0;
 	int ret = 0;
 
-	/* user copy moves data through read/write: no buffer to name */
-	if (ublk_q_user_copy(ubq) ? addr :
+	/* the server moves the data itself: no buffer to name */
+	if (ublk_q_no_copy(ubq) ? addr :
 	    !addr && !(ubq->flags & UBLK_F_NEED_GET_DATA))
 		return -EINVAL;
+	if (ublk_q_auto_buf_reg(ubq)) {
+		ret = ublk_get_auto_buf_reg(cmd, &auto_index, &auto_flags);
+		if (ret)
+			return ret;
+	}
 
 	/* publish nothing before the command can be canceled */
 	ublk_cmd_pdu(cmd)->ubq = ubq;
@@ -1170,6 +1415,8 @@ static int ublk_fetch(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
 		old = ublk_io_set_task(io, task);
 		io->cmd = cmd;
 		io->addr = addr;
+		io->auto_index = auto_index;
+		io->auto_flags = auto_flags;
 		io->state = UBLK_IO_FETCHED;
 		ublk_queue_fetched_one(ubq);
 	}
@@ -1210,8 +1457,19 @@ static int ublk_commit_and_fetch(struct io_uring_cmd *cmd,
 	struct ublk_rq_data *data = NULL;
 	struct request *rq = NULL;
 	bool abort_cmd = false;
+	bool unreg = false;
+	u16 unreg_index = 0;
+	u16 auto_index = 0;
+	u8 auto_flags = 0;
 	unsigned long flags;
 	int ret = 0;
+
+	/* for the next request of the tag; nothing is committed on error */
+	if (ublk_q_auto_buf_reg(ubq)) {
+		ret = ublk_get_auto_buf_reg(cmd, &auto_index, &auto_flags);
+		if (ret)
+			return ret;
+	}
 
 	ublk_cmd_pdu(cmd)->ubq = ubq;
 	ublk_cmd_pdu(cmd)->tag = tag;
@@ -1231,7 +1489,7 @@ static int ublk_commit_and_fetch(struct io_uring_cmd *cmd,
 			result = -EIO;
 		data->zone_lba = addr;
 		addr = 0;
-	} else if (ublk_q_user_copy(ubq)) {
+	} else if (ublk_q_no_copy(ubq)) {
 		if (addr) {
 			ret = -EINVAL;
 			rq = NULL;
@@ -1246,6 +1504,18 @@ static int ublk_commit_and_fetch(struct io_uring_cmd *cmd,
 	}
 
 	data->res = result;
+	if (io->auto_reg) {
+		/*
+		 * Only the ring that got the automatic registration can take
+		 * it back (a COMMIT from another ring leaves that to the
+		 * server). If no registration of the request is left, the
+		 * server removed it already and the index may hold another
+		 * buffer by now: leave it alone.
+		 */
+		unreg = io->reg_ring == ublk_cmd_ring(cmd) && data->nr_regs;
+		unreg_index = io->reg_index;
+		io->auto_reg = false;
+	}
 	io->req = NULL;
 	io->need_get_data = false;
 	if (ubq->fetch_closed) {
@@ -1255,6 +1525,8 @@ static int ublk_commit_and_fetch(struct io_uring_cmd *cmd,
 		io->state = UBLK_IO_FETCHED;
 		io->cmd = cmd;
 		io->addr = addr;
+		io->auto_index = auto_index;
+		io->auto_flags = auto_flags;
 	}
 unlock:
 	spin_unlock_irqrestore(&ubq->lock, flags);
@@ -1263,6 +1535,14 @@ unlock:
 		io_uring_cmd_done(cmd, ret, 0, issue_flags);
 		return -EIOCBQUEUED;
 	}
+
+	/*
+	 * -EINVAL: the server unregistered it itself. The release callback
+	 * may run right here and drop a reference, never the last one: the
+	 * commit reference is still ours.
+	 */
+	if (unreg)
+		io_buffer_unregister_bvec(cmd, unreg_index, issue_flags);
 
 	/*
 	 * Copy mode READ: the data is in the buffer passed with this command.
@@ -1333,6 +1613,104 @@ static int ublk_need_get_data(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
 	return ret ? ret : UBLK_IO_RES_OK;
 }
 
+/**
+ * ublk_register_io_buf - UBLK_U_IO_REGISTER_IO_BUF
+ * @cmd: the command, on the ring whose fixed buffer table gets the buffer
+ * @ubq: queue
+ * @tag: tag of the request
+ * @index: slot in the ring's fixed buffer table
+ * @issue_flags: issue_flags of @cmd, passed on to io_uring
+ *
+ * Put the pages of the request the server owns on @tag (delivered, not yet
+ * committed) into the fixed buffer table of @cmd's ring. Any number of
+ * registrations, on any rings, are allowed; each holds the request until
+ * io_uring releases it (ublk_io_release()). Without
+ * UBLK_F_BUF_REG_OFF_DAEMON only the slot's task may register.
+ *
+ * Return: 0; -EINVAL if @index does not fit a fixed buffer index, the
+ * caller is not the slot's task, the slot holds no request owned by the
+ * server (never delivered, committed or aborted) or the request has no
+ * data; else the error of io_buffer_register_bvec() (-EBUSY slot in use,
+ * -EINVAL no table or @index out of range, -ENOMEM).
+ */
+static int ublk_register_io_buf(struct io_uring_cmd *cmd,
+				struct ublk_queue *ubq, u16 tag, u64 index,
+				unsigned int issue_flags)
+{
+	struct task_struct *task = io_uring_cmd_get_task(cmd);
+	struct ublk_io *io = &ubq->ios[tag];
+	struct request *rq = NULL;
+	unsigned long flags;
+	int ret;
+
+	if (index > U16_MAX)
+		return -EINVAL;
+
+	spin_lock_irqsave(&ubq->lock, flags);
+	if (io->state == UBLK_IO_OWNED &&
+	    (ublk_q_buf_reg_off_daemon(ubq) || io->task == task) &&
+	    ublk_rq_has_data(io->req)) {
+		rq = io->req;
+		ublk_buf_reg_get_locked(ubq, rq);
+	}
+	spin_unlock_irqrestore(&ubq->lock, flags);
+	if (!rq)
+		return -EINVAL;
+
+	ret = io_buffer_register_bvec(cmd, rq, ublk_io_release, index,
+				      issue_flags);
+	/* may be the last reference if the request was committed meanwhile */
+	if (ret)
+		ublk_io_release(rq);
+	return ret;
+}
+
+/**
+ * ublk_unregister_io_buf - UBLK_U_IO_UNREGISTER_IO_BUF
+ * @cmd: the command, on the ring holding the buffer
+ * @ub: device
+ * @q_id: queue of the request, ignored with UBLK_F_BUF_REG_OFF_DAEMON
+ * @tag: tag of the request, ignored with UBLK_F_BUF_REG_OFF_DAEMON
+ * @index: slot in the ring's fixed buffer table
+ * @issue_flags: issue_flags of @cmd, passed on to io_uring
+ *
+ * Remove a kernel buffer from @cmd's ring. The slot state does not matter
+ * (unregistering after COMMIT is how the server lets the request end), and
+ * the buffer table does not say whose buffer it is: the server owns its
+ * indexes. The release callback may run inline.
+ *
+ * Return: -EINVAL if @index does not fit a fixed buffer index, or, without
+ * UBLK_F_BUF_REG_OFF_DAEMON, @q_id/@tag are out of range or the caller is
+ * not the slot's task; else the result of io_buffer_unregister_bvec() (0,
+ * or -EINVAL for an empty slot, a user buffer, no table, out of range).
+ */
+static int ublk_unregister_io_buf(struct io_uring_cmd *cmd,
+				  struct ublk_device *ub, u16 q_id, u16 tag,
+				  u64 index, unsigned int issue_flags)
+{
+	if (index > U16_MAX)
+		return -EINVAL;
+
+	if (!(ub->dev_info.flags & UBLK_F_BUF_REG_OFF_DAEMON)) {
+		struct task_struct *task = io_uring_cmd_get_task(cmd);
+		struct ublk_queue *ubq;
+		unsigned long flags;
+		bool ok;
+
+		if (q_id >= ub->dev_info.nr_hw_queues)
+			return -EINVAL;
+		ubq = ub->queues[q_id];
+		if (tag >= ubq->depth)
+			return -EINVAL;
+		spin_lock_irqsave(&ubq->lock, flags);
+		ok = ubq->ios[tag].task == task;
+		spin_unlock_irqrestore(&ubq->lock, flags);
+		if (!ok)
+			return -EINVAL;
+	}
+	return io_buffer_unregister_bvec(cmd, index, issue_flags);
+}
+
 static int ublk_io_cmd_nr(u32 cmd_op)
 {
 	switch (cmd_op) {
@@ -1342,6 +1720,11 @@ static int ublk_io_cmd_nr(u32 cmd_op)
 		return UBLK_IO_COMMIT_AND_FETCH_REQ;
 	case UBLK_U_IO_NEED_GET_DATA:
 		return UBLK_IO_NEED_GET_DATA;
+	/* only in the ioctl encoding */
+	case UBLK_U_IO_REGISTER_IO_BUF:
+		return UBLK_IO_REGISTER_IO_BUF;
+	case UBLK_U_IO_UNREGISTER_IO_BUF:
+		return UBLK_IO_UNREGISTER_IO_BUF;
 #ifdef CONFIG_BLKDEV_UBLK_LEGACY_OPCODES
 	case UBLK_IO_FETCH_REQ:
 	case UBLK_IO_COMMIT_AND_FETCH_REQ:
@@ -1376,6 +1759,13 @@ static int ublk_ch_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	nr = ublk_io_cmd_nr(cmd->cmd_op);
 	if (nr < 0)
 		return nr;
+	if ((nr == UBLK_IO_REGISTER_IO_BUF ||
+	     nr == UBLK_IO_UNREGISTER_IO_BUF) && !ublk_dev_buf_reg(ub))
+		return -EINVAL;
+	/* q_id and tag may be meaningless: checked there if needed */
+	if (nr == UBLK_IO_UNREGISTER_IO_BUF)
+		return ublk_unregister_io_buf(cmd, ub, q_id, tag, addr,
+					      issue_flags);
 	if (q_id >= ub->dev_info.nr_hw_queues)
 		return -EINVAL;
 	ubq = ub->queues[q_id];
@@ -1392,6 +1782,8 @@ static int ublk_ch_uring_cmd(struct io_uring_cmd *cmd, unsigned int issue_flags)
 		if (!(ubq->flags & UBLK_F_NEED_GET_DATA))
 			return -EINVAL;
 		return ublk_need_get_data(cmd, ubq, tag, addr);
+	case UBLK_IO_REGISTER_IO_BUF:
+		return ublk_register_io_buf(cmd, ubq, tag, addr, issue_flags);
 	default:
 		return -EOPNOTSUPP;
 	}
@@ -1416,6 +1808,24 @@ static void ublk_stop_dev_locked(struct ublk_device *ub);
 static void ublk_reset_queue(struct ublk_queue *ubq, bool recovery);
 
 /*
+ * Stop a device whose server went away (ublk_ch_release()) from a work
+ * item: del_gendisk() waits for requests that io_uring buffer
+ * registrations may still pin, and the rings holding them can need the
+ * exiting server task (its task work) to finish their teardown, while that
+ * task may be the one running ublk_ch_release().
+ */
+static void ublk_stop_work_fn(struct work_struct *work)
+{
+	struct ublk_device *ub = container_of(work, struct ublk_device,
+					      stop_work);
+
+	mutex_lock(&ub->mutex);
+	ublk_stop_dev_locked(ub);
+	mutex_unlock(&ub->mutex);
+	ublk_put_device(ub);
+}
+
+/*
  * ublk_ch_release - the server closed /dev/ublkcN for good
  *
  * Every io command holds a reference on the file, so none is pending here:
@@ -1423,7 +1833,10 @@ static void ublk_reset_queue(struct ublk_queue *ubq, bool recovery);
  * then the device moves to its no-server state under ub->mutex: stopped
  * without recovery, FAIL_IO or QUIESCED with it. The abort comes first and
  * without ub->mutex so that a STOP_DEV waiting in del_gendisk() with the
- * mutex held can make progress.
+ * mutex held can make progress. Aborted requests whose pages are still
+ * registered in an io_uring buffer table end when the last registration is
+ * released; for such devices the stop is done by ublk_stop_work_fn(), so
+ * that closing the char device never waits for an io_uring ring.
  */
 static int ublk_ch_release(struct inode *inode, struct file *filp)
 {
@@ -1445,7 +1858,12 @@ static int ublk_ch_release(struct inode *inode, struct file *filp)
 		atomic_set(&ub->nr_queues_ready, 0);
 		reinit_completion(&ub->completion);
 	} else if (ub->ub_disk && ub->dev_info.state == UBLK_S_DEV_LIVE) {
-		if (!ublk_dev_recoverable(ub)) {
+		if (!ublk_dev_recoverable(ub) && ublk_dev_buf_reg(ub)) {
+			/* the queues are closed: new I/O fails meanwhile */
+			get_device(&ub->cdev_dev);
+			if (!queue_work(system_long_wq, &ub->stop_work))
+				ublk_put_device(ub);
+		} else if (!ublk_dev_recoverable(ub)) {
 			ublk_stop_dev_locked(ub);
 		} else if (ub->dev_info.flags & UBLK_F_USER_RECOVERY_FAIL_IO) {
 			ub->dev_info.state = UBLK_S_DEV_FAIL_IO;
@@ -1510,7 +1928,9 @@ static struct request *ublk_user_copy_get_rq(struct ublk_device *ub, loff_t pos,
 	u16 q_id, tag;
 	u64 off;
 
-	if (!(ub->dev_info.flags & UBLK_F_USER_COPY))
+	/* zero copy implies the user copy offsets, as in mainline */
+	if (!(ub->dev_info.flags &
+	      (UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY)))
 		return ERR_PTR(-EACCES);
 	if (pos < UBLKSRV_IO_BUF_OFFSET)
 		return ERR_PTR(-EINVAL);
@@ -2605,21 +3025,24 @@ static s64 ublk_negotiate_flags(u64 flags)
 	if (flags & UBLK_F_UNPRIVILEGED_DEV) {
 		/*
 		 * A server that never fills a READ buffer would expose
-		 * kernel memory: no user copy (nor, later, zero copy).
-		 * Recovery could let an untrusted server hold I/O forever.
+		 * kernel memory: no user copy, zero copy or automatic buffer
+		 * registration (-EINVAL as in mainline; BUF_REG_OFF_DAEMON,
+		 * meaningless without them, is dropped). Recovery could let
+		 * an untrusted server hold I/O forever.
 		 */
 		if (flags & (UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY |
 			     UBLK_F_AUTO_BUF_REG | UBLK_F_ZONED))
 			return -EINVAL;
-		flags &= ~(UBLK_F_RECOVERY_MASK | UBLK_F_QUIESCE);
+		flags &= ~(UBLK_F_RECOVERY_MASK | UBLK_F_QUIESCE |
+			   UBLK_F_BUF_REG_OFF_DAEMON);
 	}
 
 	if ((flags & UBLK_F_ZONED) && !(flags & UBLK_F_USER_COPY))
 		return -EINVAL;
 
 	flags &= UBLK_F_SUPPORTED;
-	/* the data arrives by pread/pwrite, there is no buffer to get */
-	if (flags & UBLK_F_USER_COPY)
+	/* the server moves the data itself, there is no buffer to get */
+	if (flags & UBLK_F_NO_COPY_MASK)
 		flags &= ~UBLK_F_NEED_GET_DATA;
 	return flags | UBLK_F_CMD_IOCTL_ENCODE | UBLK_F_URING_CMD_COMP_IN_TASK;
 }
@@ -2698,6 +3121,7 @@ static int ublk_ctrl_add_dev(const struct ublksrv_ctrl_cmd *hdr)
 	ub->nr_queues = info.nr_hw_queues;
 	mutex_init(&ub->mutex);
 	init_completion(&ub->completion);
+	INIT_WORK(&ub->stop_work, ublk_stop_work_fn);
 
 	id = ublk_alloc_dev_id(info.dev_id);
 	if (id < 0) {
