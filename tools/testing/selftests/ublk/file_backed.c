@@ -6,9 +6,10 @@
  * it (probed at init), buffered I/O otherwise or with --buffered.
  *
  *   READ/WRITE     read/write on the bounce buffer; zero copy: fixed-buffer
- *                  read/write on buffer index == tag, bracketed by
- *                  REGISTER_IO_BUF/UNREGISTER_IO_BUF (-z) or registered by
- *                  the driver (--auto_zc)
+ *                  read/write on ublk_io_buf_index(), buffer offset 0,
+ *                  bracketed by REGISTER_IO_BUF -> I/O -> UNREGISTER_IO_BUF
+ *                  in one linked submission (-z, AUTO_BUF_REG fallback
+ *                  requests) or registered by the driver (--auto_zc)
  *   FLUSH          fdatasync
  *   DISCARD        fallocate(PUNCH_HOLE | KEEP_SIZE)
  *   WRITE_ZEROES   fallocate(ZERO_RANGE | KEEP_SIZE) with NOUNMAP, else
@@ -171,12 +172,14 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 	unsigned len = iod->nr_sectors << 9;
 	__u64 off = iod->start_sector << 9;
 	bool is_read = op == UBLK_IO_OP_READ;
-	bool auto_reg = ublk_queue_auto_zc(q) &&
-		!(iod->op_flags & UBLK_IO_F_NEED_REG_BUF);
-	bool manual_reg = ublk_queue_zc(q) ||
-		(ublk_queue_auto_zc(q) && !auto_reg);
+	bool auto_reg = ublk_io_auto_reg(q, iod);
+	bool manual_reg = ublk_io_need_reg(q, iod);
+	unsigned buf_index = ublk_io_buf_index(q, tag);
 	struct io_uring_sqe *sqe, *reg = NULL;
 
+	/* the chain reg -> rw -> unreg must reach the kernel in one piece */
+	if (!ublk_queue_reserve_sqes(q, manual_reg ? 3 : 1))
+		return -ENOMEM;
 	if (manual_reg) {
 		reg = ublk_prep_buf_reg(q, tag, true, LOOP_REG);
 		if (!reg)
@@ -188,13 +191,13 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 	if (!sqe)
 		return -ENOMEM;
 	if (manual_reg || auto_reg) {
-		/* kernel buffer at index tag, offsets start at 0 */
+		/* kernel buffer, offsets in the request start at 0 */
 		if (is_read)
 			io_uring_prep_read_fixed(sqe, LOOP_FILE_IDX, NULL, len,
-						 off, tag);
+						 off, buf_index);
 		else
 			io_uring_prep_write_fixed(sqe, LOOP_FILE_IDX, NULL, len,
-						  off, tag);
+						  off, buf_index);
 	} else {
 		void *buf = ublk_io_buf(q, tag);
 
@@ -210,8 +213,8 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 		/* unregister even when the read/write fails */
 		sqe->flags |= IOSQE_IO_HARDLINK;
 		unreg = ublk_prep_buf_reg(q, tag, false, LOOP_UNREG);
-		if (!unreg)
-			return 0;	/* the registration dies with the ring */
+		if (!unreg)	/* cannot happen: reserved above */
+			return 0;
 		q->ios[tag].tgt_inflight++;
 	}
 	return 0;

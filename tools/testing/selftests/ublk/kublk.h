@@ -7,14 +7,25 @@
  *                  daemon, per-queue io threads, copy/user-copy handling
  *   null.c         "null" target: completes every request immediately
  *   file_backed.c  "loop" target: io_uring I/O on a backing file
+ *   stripe.c       "stripe" target: RAID-0 over two or more backing files
  *
  * A target only sees a request after the core has made its data available in
  * the tag's bounce buffer (copy mode, NEED_GET_DATA, USER_COPY); the core
  * copies READ data back (USER_COPY) before committing.  Zero-copy modes
- * (-z, --auto_zc) will hand the target a request with no bounce buffer
- * (ublk_io_buf() == NULL) and the target must use fixed-buffer I/O with
- * buf_index == tag instead; the hooks for that are ublk_queue_zc()/
- * ublk_queue_auto_zc().
+ * (-z, --auto_zc, --auto_zc_fallback) hand the target a request with no
+ * bounce buffer (ublk_io_buf() == NULL); the target then uses fixed-buffer
+ * I/O on buffer index ublk_io_buf_index() with buffer offsets starting at 0:
+ *
+ *   ublk_io_auto_reg()  the driver registered the buffer itself (AUTO_BUF_REG)
+ *                       and drops it at COMMIT: just do the fixed I/O;
+ *   ublk_io_need_reg()  -z, or AUTO_BUF_REG fallback (UBLK_IO_F_NEED_REG_BUF):
+ *                       submit REGISTER_IO_BUF (IOSQE_IO_LINK) -> fixed I/O
+ *                       (IOSQE_IO_HARDLINK, so the unregister runs even when
+ *                       the I/O fails) -> UNREGISTER_IO_BUF as one chain, and
+ *                       COMMIT once all of them have completed.
+ *
+ * Chains must not be split across submissions: reserve the SQEs of a chain
+ * first with ublk_queue_reserve_sqes().
  */
 #ifndef KUBLK_H
 #define KUBLK_H
@@ -99,6 +110,9 @@
 #ifndef UBLK_AUTO_BUF_REG_FALLBACK
 #define UBLK_AUTO_BUF_REG_FALLBACK	(1 << 0)
 #endif
+#ifndef UBLK_IO_OP_WRITE_ZEROES
+#define UBLK_IO_OP_WRITE_ZEROES		5
+#endif
 
 /* liburing 2.3 lacks a few newer io_uring definitions */
 #ifndef IORING_SETUP_SQE128
@@ -106,6 +120,10 @@
 #endif
 #ifndef IORING_SETUP_COOP_TASKRUN
 #define IORING_SETUP_COOP_TASKRUN	(1U << 8)
+#endif
+/* send/recv from/into a registered buffer: sqe->ioprio flag + buf_index */
+#ifndef IORING_RECVSEND_FIXED_BUF
+#define IORING_RECVSEND_FIXED_BUF	(1U << 2)
 #endif
 
 /* --- limits and defaults of this server --- */
@@ -116,6 +134,8 @@
 #define KUBLK_DEF_IO_BYTES	(512U << 10)
 #define KUBLK_DEF_NULL_SIZE	(1ULL << 30)
 #define KUBLK_PATH_MAX		32	/* "/dev/ublkcN" buffer for UNPRIVILEGED_DEV */
+#define KUBLK_MAX_RING_ENTRIES	4096	/* per queue ring; chains are reserved */
+#define KUBLK_DEF_CHUNK		(64U << 10)	/* stripe chunk size */
 
 /* ublksrv_flags (server-private, the kernel stores it for us) */
 #define KUBLK_SRV_MAGIC		0x6b62ULL	/* "kb" */
@@ -166,6 +186,13 @@ struct dev_ctx {
 	bool foreground;
 	bool recovering;		/* set by "recover" */
 	bool buffered;			/* loop: don't try O_DIRECT */
+	/*
+	 * test hook: give the driver an out-of-range AUTO_BUF_REG index so
+	 * that every automatic registration fails and, with FALLBACK, each
+	 * request arrives with UBLK_IO_F_NEED_REG_BUF (registered by hand)
+	 */
+	bool auto_zc_force_fallback;
+	unsigned chunk_size;		/* stripe: bytes per chunk (power of 2) */
 	int nr_files;
 	char files[KUBLK_MAX_FILES][4096];
 };
@@ -199,6 +226,7 @@ struct ublk_queue {
 	int nr_done;			/* tags that got ABORT / fatal errors */
 	int ret;			/* thread exit status */
 	unsigned long long nr_ios;
+	unsigned long long nr_need_reg;	/* requests with UBLK_IO_F_NEED_REG_BUF */
 	struct ublk_io *ios;
 };
 
@@ -220,7 +248,11 @@ struct target_ops {
 	/* CQE of a target SQE (user_data built with is_tgt = true) */
 	void (*tgt_io_done)(struct ublk_queue *q, int tag,
 			    const struct io_uring_cqe *cqe);
-	/* number of SQEs the target may need per tag (sizing the ring) */
+	/*
+	 * number of SQEs the target may need per tag (sizing the ring);
+	 * init() may set dev->tgt_sqes_per_io instead when it depends on
+	 * the arguments
+	 */
 	int sqes_per_io;
 };
 
@@ -234,6 +266,7 @@ struct ublk_dev {
 	int fds[KUBLK_MAX_FILES + 1];	/* fds[0] = /dev/ublkcN, registered as fixed files */
 	int nr_fds;
 	void *tgt_data;
+	int tgt_sqes_per_io;		/* 0: tgt->sqes_per_io */
 	unsigned long long dev_size;
 	unsigned nr_queues;
 	struct ublk_queue *q[KUBLK_MAX_QUEUES];
@@ -246,9 +279,19 @@ int ublk_complete_io(struct ublk_queue *q, int tag, int res);
 struct io_uring_sqe *ublk_queue_alloc_sqe(struct ublk_queue *q);
 /* an SQE for target I/O: counted, user_data must be built with is_tgt */
 struct io_uring_sqe *ublk_alloc_tgt_sqe(struct ublk_queue *q);
-/* zero copy: (UN)REGISTER_IO_BUF of @tag at buffer index @tag, CQE to the target */
+/*
+ * zero copy: (UN)REGISTER_IO_BUF of @tag at buffer index ublk_io_buf_index(),
+ * CQE to the target with @tgt_data; counted in q->tgt_inflight (not in
+ * ios[tag].tgt_inflight, that is the target's business)
+ */
 struct io_uring_sqe *ublk_prep_buf_reg(struct ublk_queue *q, int tag,
 				       bool reg, unsigned tgt_data);
+/*
+ * make sure @nr SQEs can be taken without an implicit submit in between
+ * (a link chain must go to the kernel in one piece); false if the ring is
+ * too small for @nr
+ */
+bool ublk_queue_reserve_sqes(struct ublk_queue *q, unsigned nr);
 
 static inline const struct ublksrv_io_desc *ublk_get_iod(const struct ublk_queue *q, int tag)
 {
@@ -270,6 +313,35 @@ static inline bool ublk_queue_user_copy(const struct ublk_queue *q)
 {
 	return q->dev->info.flags & UBLK_F_USER_COPY;
 }
+/* index of the tag's request buffer in the queue ring's buffer table */
+static inline unsigned ublk_io_buf_index(const struct ublk_queue *q, int tag)
+{
+	(void)q;
+	return tag;
+}
+/* the driver registered this request's buffer (AUTO_BUF_REG succeeded) */
+static inline bool ublk_io_auto_reg(const struct ublk_queue *q,
+				    const struct ublksrv_io_desc *iod)
+{
+	return ublk_queue_auto_zc(q) && !(iod->op_flags & UBLK_IO_F_NEED_REG_BUF);
+}
+/*
+ * the server must register the buffer itself: -z, or an AUTO_BUF_REG
+ * fallback request (only READ/WRITE carry data)
+ */
+static inline bool ublk_io_need_reg(const struct ublk_queue *q,
+				    const struct ublksrv_io_desc *iod)
+{
+	if (ublk_queue_auto_zc(q))
+		return iod->op_flags & UBLK_IO_F_NEED_REG_BUF;
+	return ublk_queue_zc(q);
+}
+/* any zero-copy mode: data only through fixed buffers */
+static inline bool ublk_io_zc(const struct ublk_queue *q,
+			      const struct ublksrv_io_desc *iod)
+{
+	return ublk_io_auto_reg(q, iod) || ublk_io_need_reg(q, iod);
+}
 
 /* fill the basic parameters common to all targets */
 void ublk_set_basic_params(struct ublk_dev *dev, unsigned long long size);
@@ -281,5 +353,6 @@ extern int kublk_verbose;
 
 extern const struct target_ops null_tgt_ops;
 extern const struct target_ops loop_tgt_ops;
+extern const struct target_ops stripe_tgt_ops;
 
 #endif

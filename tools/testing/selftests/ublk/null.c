@@ -3,8 +3,10 @@
  * kublk "null" target: every request completes at once with its full length
  * (READ/WRITE) or 0 (FLUSH/DISCARD/WRITE_ZEROES).  The data of READs is
  * whatever the bounce buffer holds; in user-copy mode the core still copies
- * it, so the copy path is exercised.  In zero-copy mode the request buffer is
- * registered and unregistered once, to exercise that path too.
+ * it, so the copy path is exercised.  Zero copy: with -z (and for AUTO_BUF_REG
+ * fallback requests) the request buffer is registered and unregistered in
+ * one linked submission, to exercise that path; the data is not touched.
+ * With --auto_zc the driver registers it and drops it at COMMIT.
  */
 #include "kublk.h"
 
@@ -51,13 +53,13 @@ static int null_queue_io(struct ublk_queue *q, int tag)
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
 	struct ublk_io *io = &q->ios[tag];
 	unsigned op = ublksrv_get_op(iod);
-	bool need_reg = ublk_queue_zc(q) ||
-		(ublk_queue_auto_zc(q) &&
-		 (iod->op_flags & UBLK_IO_F_NEED_REG_BUF));
 
-	if (need_reg && (op == UBLK_IO_OP_READ || op == UBLK_IO_OP_WRITE)) {
+	if (ublk_io_need_reg(q, iod) &&
+	    (op == UBLK_IO_OP_READ || op == UBLK_IO_OP_WRITE)) {
 		struct io_uring_sqe *reg, *unreg;
 
+		if (!ublk_queue_reserve_sqes(q, 2))
+			return -ENOMEM;
 		reg = ublk_prep_buf_reg(q, tag, true, NULL_TGT_REG);
 		unreg = ublk_prep_buf_reg(q, tag, false, NULL_TGT_UNREG);
 		if (!reg || !unreg)

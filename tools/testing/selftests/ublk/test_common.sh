@@ -14,6 +14,7 @@ export TMPDIR
 UBLK_SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${KUBLK:=$UBLK_SCRIPT_DIR/kublk}"
 : "${UBLK_BADINPUT:=$(dirname "$KUBLK")/ublk_badinput}"
+: "${UBLK_ZC_MISUSE:=$(dirname "$KUBLK")/ublk_zc_misuse}"
 TEST_NAME=$(basename "$0" .sh)
 UBLK_TEST_DIR=
 UBLK_DEV_ID=
@@ -372,4 +373,98 @@ _start_chown_helper() {
 
 _daemon_pid() {
 	_dev_field "$1" pid
+}
+
+# the daemon log of device ID (complete once the daemon has exited)
+_daemon_log() {
+	echo "$UBLK_STATE_DIR/ublk$1.log"
+}
+
+# sum of "need_reg_buf=N" over the queues in the daemon log of device ID:
+# requests that arrived with UBLK_IO_F_NEED_REG_BUF (AUTO_BUF_REG fallback)
+_need_reg_count() {
+	sed -n 's/.* exit: .*need_reg_buf=\([0-9]*\).*/\1/p' "$(_daemon_log "$1")" |
+		awk '{ s += $1 } END { print s + 0 }'
+}
+
+# sha256 of the first MB megabytes of a device (O_DIRECT) or file
+_sum_mb() {
+	local f=$1 mb=$2 flag=
+	[ -b "$f" ] && flag=iflag=direct
+	# shellcheck disable=SC2086
+	dd if="$f" bs=1M count="$mb" $flag 2>/dev/null | sha256sum | cut -d' ' -f1
+}
+
+#
+# Stripe layout checks.  Device chunk k lives in file (k % n) at offset
+# (k / n) * chunk.  _stripe_write_patterns DEV CHUNK N writes a random
+# chunk-sized pattern at device chunks 0..2N+1 and one write that crosses
+# three chunk boundaries (starting 4k before the end of chunk 3N), reads
+# them back through the device (_stripe_readback_patterns, which may be
+# called again later), and keeps the patterns in the test dir;
+# after the device is gone, _stripe_verify_files CHUNK FILE... checks that
+# each piece landed in the right file at the right offset.
+#
+_stripe_write_patterns() {
+	local dev=$1 chunk=$2 n=$3 k d=$UBLK_TEST_DIR/stripe
+	mkdir -p "$d"
+	for ((k = 0; k < 2 * n + 2; k++)); do
+		head -c "$chunk" /dev/urandom >"$d/pat.$k"
+		dd if="$d/pat.$k" of="$dev" bs="$chunk" seek="$k" count=1 \
+			oflag=direct conv=notrunc 2>/dev/null ||
+			_fail "stripe: writing chunk $k failed"
+	done
+	_STRIPE_X_OFF=$(((3 * n + 1) * chunk - 4096))
+	_STRIPE_X_LEN=$((2 * chunk + 8192))
+	head -c "$_STRIPE_X_LEN" /dev/urandom >"$d/pat.x"
+	dd if="$d/pat.x" of="$dev" bs="$_STRIPE_X_LEN" count=1 \
+		seek="$_STRIPE_X_OFF" oflag=direct,seek_bytes conv=notrunc \
+		2>/dev/null || _fail "stripe: the cross-chunk write failed"
+	_stripe_readback_patterns "$dev" "$chunk" "$n"
+}
+
+# _stripe_readback_patterns DEV CHUNK N: the patterns read back through DEV
+_stripe_readback_patterns() {
+	local dev=$1 chunk=$2 n=$3 k d=$UBLK_TEST_DIR/stripe
+	for ((k = 0; k < 2 * n + 2; k++)); do
+		cmp -s "$d/pat.$k" <(dd if="$dev" bs="$chunk" skip="$k" count=1 \
+			iflag=direct 2>/dev/null) ||
+			_fail "stripe: chunk $k reads back wrong through the device"
+	done
+	cmp -s "$d/pat.x" <(dd if="$dev" bs="$_STRIPE_X_LEN" count=1 \
+		skip="$_STRIPE_X_OFF" iflag=direct,skip_bytes 2>/dev/null) ||
+		_fail "stripe: the cross-chunk write reads back wrong"
+	_log "stripe: $((2 * n + 2)) chunk patterns + a ${_STRIPE_X_LEN}-byte write across 3 chunk boundaries read back ok"
+}
+
+# _stripe_piece_cmp FILE FILE_OFF PATTERN PAT_OFF LEN
+_stripe_piece_cmp() {
+	cmp -s <(dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$5" \
+		bs=64k 2>/dev/null) \
+		<(dd if="$3" iflag=skip_bytes,count_bytes skip="$4" count="$5" \
+		bs=64k 2>/dev/null)
+}
+
+_stripe_verify_files() {
+	local chunk=$1 d=$UBLK_TEST_DIR/stripe k n pos end c l
+	shift
+	local files=("$@")
+	n=${#files[@]}
+	for ((k = 0; k < 2 * n + 2; k++)); do
+		_stripe_piece_cmp "${files[k % n]}" $(((k / n) * chunk)) \
+			"$d/pat.$k" 0 "$chunk" ||
+			_fail "stripe: device chunk $k is not in file $((k % n)) at offset $(((k / n) * chunk))"
+	done
+	pos=$_STRIPE_X_OFF
+	end=$((_STRIPE_X_OFF + _STRIPE_X_LEN))
+	while ((pos < end)); do
+		c=$((pos / chunk))
+		l=$(((c + 1) * chunk - pos))
+		((pos + l > end)) && l=$((end - pos))
+		_stripe_piece_cmp "${files[c % n]}" $(((c / n) * chunk + pos % chunk)) \
+			"$d/pat.x" $((pos - _STRIPE_X_OFF)) "$l" ||
+			_fail "stripe: piece at device offset $pos ($l bytes) is not in file $((c % n))"
+		pos=$((pos + l))
+	done
+	_log "stripe: data found striped over $n files with chunk $chunk"
 }
