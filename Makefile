@@ -7,6 +7,7 @@
 #   make check    the test suite on the debug kernel (TAP, "N passed, N failed")
 #   make kernel   prepare the tree and build both kernel flavours
 #   make lint     checkpatch --strict, W=1 and sparse on our work
+#   make series   the patch series against 6.12 with a cover letter
 #   make bench    performance report (reserved: not written yet)
 #   make clean    remove build/ and results/ (ccache is kept)
 
@@ -21,12 +22,12 @@ PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	iproute2 coreutils rsync
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
-	bench clean deps help lint
+	bench clean deps help lint series
 
 all: help
 
 help:
-	@sed -n '3,12p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,13p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(TOP)/vm/deps.sh $(PKGS)
@@ -61,6 +62,10 @@ check: selftests-debug
 
 lint: kernel-min
 	@$(TOP)/vm/lint.sh
+
+# The patch series for linux-block: results/series/, checked with git am.
+series: prepare
+	@$(TOP)/vm/series.sh
 
 bench:
 	@echo "make bench: not written yet (see the bench issue)"; exit 2
