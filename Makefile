@@ -8,7 +8,7 @@
 #   make kernel   prepare the tree and build both kernel flavours
 #   make lint     checkpatch --strict, W=1 and sparse on our work
 #   make series   the patch series against 6.12 with a cover letter
-#   make bench    performance report (reserved: not written yet)
+#   make bench    performance report: ours vs null_blk, loop, base 6.12
 #   make clean    remove build/ and results/ (ccache is kept)
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -19,7 +19,7 @@ export BUILD
 PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	cpio kmod ccache qemu-system-x86 fio e2fsprogs busybox-static \
 	liburing-dev liburing2 sparse python3 xz-utils git procps util-linux \
-	iproute2 coreutils rsync
+	iproute2 coreutils rsync gnuplot-nox
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
 	bench clean deps help lint series
@@ -67,8 +67,12 @@ lint: kernel-min
 series: prepare
 	@$(TOP)/vm/series.sh
 
-bench:
-	@echo "make bench: not written yet (see the bench issue)"; exit 2
+# Our minimal kernel vs null_blk / kernel loop in the same boot, and vs the
+# pristine base 6.12 (its own ublk driver, same config, same kublk) in a
+# second boot; report in results/bench/. See README.md, "Benchmark".
+bench: selftests-min
+	@$(TOP)/vm/build-base-kernel.sh
+	@$(TOP)/vm/bench.sh
 
 clean:
 	rm -rf $(BUILD) $(TOP)/results

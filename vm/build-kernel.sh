@@ -4,6 +4,11 @@
 # Build one kernel flavour from the prepared tree (vm/prepare-tree.sh):
 #   vm/build-kernel.sh min     configs/minimal.config
 #   vm/build-kernel.sh debug   configs/minimal.config + configs/debug.config
+#   vm/build-kernel.sh base    configs/minimal.config on the pristine base
+#                              (make bench's peer; vm/build-base-kernel.sh
+#                              makes its worktree build/bench-base-src)
+# KSRC=dir builds from another source tree (default build/src; for base,
+# build/bench-base-src).
 # Output in build/kernel-<flavour>: bzImage, modules installed under
 # modroot/lib/modules/<release>, UAPI headers under usr/include.
 # The .config is regenerated only when the fragments change, so a rebuild
@@ -12,13 +17,18 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
-flavour=${1:?usage: build-kernel.sh min|debug}
-src=$build/src
+flavour=${1:?usage: build-kernel.sh min|debug|base}
+src=${KSRC:-$build/src}
 out=$build/kernel-$flavour
+# No "+" after the release: the tree is a git repo past its base tag on purpose.
+localversion=
 
 case "$flavour" in
 min)	frags="$top/configs/minimal.config" ;;
 debug)	frags="$top/configs/minimal.config $top/configs/debug.config" ;;
+base)	frags="$top/configs/minimal.config"
+	src=${KSRC:-$build/bench-base-src}
+	localversion=-base ;;	# 6.12.y-ublk-base: told apart from ours
 *)	echo "build-kernel: unknown flavour $flavour" >&2; exit 2 ;;
 esac
 
@@ -34,8 +44,7 @@ cc="gcc"
 command -v ccache >/dev/null && cc="ccache gcc"
 export KBUILD_BUILD_USER=ublk KBUILD_BUILD_HOST=harness
 export KBUILD_BUILD_TIMESTAMP="2024-11-17"
-# No "+" after the release: the tree is a git repo past its base tag on purpose.
-export LOCALVERSION=
+export LOCALVERSION=$localversion
 kmake() { make -C "$src" O="$out" CC="$cc" HOSTCC="$cc" -j"$jobs" "$@"; }
 
 fp=$(cat $frags | sha256sum | cut -d' ' -f1)
