@@ -28,6 +28,20 @@ _UBLK_CTRL_MODE=
 UBLK_USER1=1001
 UBLK_USER2=1002
 
+# Every program started costs a fork and an exec, slow on a debug kernel
+# under emulation: the helpers below use bash builtins where they can.
+
+# _sleep SECONDS: sleep without starting a process (read on a pipe that
+# never gets data times out)
+_UBLK_SLEEP_FD=
+_sleep() {
+	if [ -z "$_UBLK_SLEEP_FD" ]; then
+		exec {_UBLK_SLEEP_FD}<> <(:)
+	fi
+	read -r -t "$1" -u "$_UBLK_SLEEP_FD" _
+	return 0
+}
+
 _log() { echo "[$TEST_NAME] $*"; }
 _fail() {
 	echo "FAIL: $TEST_NAME: $*"
@@ -96,7 +110,7 @@ _on_exit() {
 }
 
 _prep_test() {
-	[ "$(id -u)" = 0 ] || _skip "must run as root"
+	[ "$EUID" = 0 ] || _skip "must run as root"
 	[ -x "$KUBLK" ] || _fail "kublk binary not found at '$KUBLK' (set KUBLK)"
 	if [ ! -c /dev/ublk-control ]; then
 		modprobe ublk_drv >/dev/null 2>&1
@@ -119,8 +133,12 @@ _need_cmd() {
 	done
 }
 
+# the GET_FEATURES flag names, asked once per test
+_UBLK_FEATURES=
 _have_feature() {
-	"$KUBLK" features 2>/dev/null | grep -qw "$1"
+	[ -n "$_UBLK_FEATURES" ] ||
+		_UBLK_FEATURES=" $(echo $("$KUBLK" features 2>/dev/null)) "
+	[[ $_UBLK_FEATURES == *" $1 "* ]]
 }
 
 _need_feature() {
@@ -131,9 +149,14 @@ _wait_blkdev() {
 	local id=$1 i
 	for ((i = 0; i < 100; i++)); do
 		[ -b "/dev/ublkb$id" ] && return 0
-		sleep 0.1
+		_sleep 0.1
 	done
 	return 1
+}
+
+# _dev_id_of "kublk add output": the dev_id= it reports
+_dev_id_of() {
+	[[ $1 =~ (^|$'\n')dev_id=([0-9]+)\  ]] && echo "${BASH_REMATCH[2]}"
 }
 
 # _add_dev [kublk add args...]: sets UBLK_DEV_ID, registers it for cleanup
@@ -142,7 +165,7 @@ _add_dev() {
 	UBLK_DEV_ID=
 	out=$(timeout 120 "$KUBLK" add "$@" 2>"$err")
 	local rc=$?
-	UBLK_DEV_ID=$(sed -n 's/^dev_id=\([0-9][0-9]*\) .*/\1/p' <<<"$out")
+	UBLK_DEV_ID=$(_dev_id_of "$out")
 	[ -n "$UBLK_DEV_ID" ] && _UBLK_DEVS+=("$UBLK_DEV_ID")
 	if [ $rc != 0 ] || [ -z "$UBLK_DEV_ID" ]; then
 		echo "kublk add $* failed (rc $rc): $out"
@@ -165,7 +188,7 @@ _add_dev_as() {
 	out=$(timeout 120 setpriv --reuid="$uid" --regid="$uid" --clear-groups \
 		"$KUBLK" add "$@" 2>"$err")
 	local rc=$?
-	UBLK_DEV_ID=$(sed -n 's/^dev_id=\([0-9][0-9]*\) .*/\1/p' <<<"$out")
+	UBLK_DEV_ID=$(_dev_id_of "$out")
 	[ -n "$UBLK_DEV_ID" ] && _UBLK_DEVS+=("$UBLK_DEV_ID")
 	if [ $rc != 0 ] || [ -z "$UBLK_DEV_ID" ]; then
 		echo "kublk add $* as uid $uid failed (rc $rc): $out"
@@ -183,8 +206,12 @@ _del_dev() {
 
 # _dev_field ID FIELD: a key=value field of "kublk list -n ID"
 _dev_field() {
-	"$KUBLK" list -n "$1" 2>/dev/null | head -n1 | tr ' ' '\n' |
-		sed -n "s/^$2=//p"
+	local out kv
+	out=$("$KUBLK" list -n "$1" 2>/dev/null)
+	for kv in ${out%%$'\n'*}; do
+		[[ $kv == "$2="* ]] && { echo "${kv#*=}"; return 0; }
+	done
+	return 0
 }
 
 _dev_state() {
@@ -196,18 +223,21 @@ _wait_state() {
 	local id=$1 want=$2 secs=${3:-30} i
 	for ((i = 0; i < secs * 10; i++)); do
 		[ "$(_dev_state "$id")" = "$want" ] && return 0
-		sleep 0.1
+		_sleep 0.1
 	done
 	echo "dev $id: state $(_dev_state "$id"), wanted $want"
 	return 1
 }
 
 _wait_pid_gone() {
-	local pid=$1 secs=${2:-30} i
+	local pid=$1 secs=${2:-30} i st
 	for ((i = 0; i < secs * 10; i++)); do
 		kill -0 "$pid" 2>/dev/null || return 0
-		[ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" = Z ] && return 0
-		sleep 0.1
+		st=
+		read -r st 2>/dev/null <"/proc/$pid/stat"
+		st=${st##*) }
+		[ "${st%% *}" = Z ] && return 0
+		_sleep 0.1
 	done
 	return 1
 }
@@ -216,9 +246,18 @@ _check_dev_gone() {
 	local id=$1 i
 	for ((i = 0; i < 50; i++)); do
 		[ ! -e "/dev/ublkb$id" ] && [ ! -e "/dev/ublkc$id" ] && return 0
-		sleep 0.1
+		_sleep 0.1
 	done
 	return 1
+}
+
+# number of ublk devices (char devices) that exist
+_dev_count() {
+	local d n=0
+	for d in /sys/class/ublk-char/*; do
+		[ -e "$d" ] && n=$((n + 1))
+	done
+	echo "$n"
 }
 
 _dev_size() {
@@ -244,17 +283,26 @@ _run_fio() {
 	_parse_fio "$out"
 }
 
+# _parse_fio FILE [JOB]: the last terse line of FILE, or the one of JOB
+# (one fio run with several stonewalled jobs prints a line per job)
 _parse_fio() {
-	local line
-	line=$(grep '^3;' "$1" | tail -n1)
-	FIO_ERR=$(cut -d';' -f5 <<<"$line")
-	FIO_RIOPS=$(cut -d';' -f8 <<<"$line")
-	FIO_WIOPS=$(cut -d';' -f49 <<<"$line")
-	: "${FIO_ERR:=-1}" "${FIO_RIOPS:=0}" "${FIO_WIOPS:=0}"
+	local l line= f
+	while IFS= read -r l; do
+		[[ $l == "3;"* ]] || continue
+		[ -z "$2" ] || [[ $l == "3;"*";$2;"* ]] && line=$l
+	done <"$1"
+	IFS=';' read -r -a f <<<"$line"
+	FIO_ERR=${f[4]:--1}
+	FIO_RIOPS=${f[7]:-0}
+	FIO_WIOPS=${f[48]:-0}
 }
 
 _fio_out() {
-	cat "$UBLK_TEST_DIR/fio.$1.out"
+	if [ -f "$UBLK_TEST_DIR/fio.$1.out" ]; then
+		cat "$UBLK_TEST_DIR/fio.$1.out"
+	else
+		cat "$UBLK_TEST_DIR/fio.perf.out"
+	fi
 }
 
 # fio must have succeeded, without errors, with non-zero IOPS for each
@@ -276,21 +324,22 @@ _check_fio() {
 	_log "fio $name ok: read iops $FIO_RIOPS write iops $FIO_WIOPS"
 }
 
-# random read + random write on a device, checks IOPS and no errors
+# random read, random write, then mixed 64k, on a device: checks IOPS and
+# no errors. One fio process (stonewalled jobs): fio is slow to start.
 _fio_perf_check() {
-	local dev=$1 jobs=${2:-1}
-	_run_fio randread --filename="$dev" --ioengine=io_uring --direct=1 \
-		--rw=randread --bs=4k --iodepth=32 --numjobs="$jobs" \
-		--runtime=4 --time_based
-	_check_fio randread read
-	_run_fio randwrite --filename="$dev" --ioengine=io_uring --direct=1 \
-		--rw=randwrite --bs=4k --iodepth=32 --numjobs="$jobs" \
-		--runtime=4 --time_based
-	_check_fio randwrite write
-	_run_fio randrw --filename="$dev" --ioengine=io_uring --direct=1 \
-		--rw=randrw --bs=64k --iodepth=16 --numjobs="$jobs" \
-		--runtime=3 --time_based
-	_check_fio randrw rw
+	local dev=$1 jobs=${2:-1} out=$UBLK_TEST_DIR/fio.perf.out j
+	fio --output-format=terse --terse-version=3 --group_reporting \
+		--filename="$dev" --ioengine=io_uring --direct=1 \
+		--numjobs="$jobs" --runtime=2 --time_based \
+		--name=randread --rw=randread --bs=4k --iodepth=32 \
+		--name=randwrite --stonewall --rw=randwrite --bs=4k --iodepth=32 \
+		--name=randrw --stonewall --rw=randrw --bs=64k --iodepth=16 \
+		>"$out" 2>&1
+	FIO_RC=$?
+	for j in randread:read randwrite:write randrw:rw; do
+		_parse_fio "$out" "${j%%:*}"
+		_check_fio "${j%%:*}" "${j#*:}"
+	done
 }
 
 # write then verify with crc32c: _fio_verify_check DEV SIZE [extra fio args]
@@ -365,7 +414,7 @@ _start_chown_helper() {
 					chown "$owner" "/dev/ublkb$id"
 				fi
 			done
-			sleep 0.2
+			_sleep 0.2
 		done
 	) >/dev/null 2>&1 &
 	_UBLK_PIDS+=($!)

@@ -13,7 +13,7 @@ id=$UBLK_DEV_ID
 "$KUBLK" update_size -n "$id" -s 512M || _fail "update_size failed"
 for ((i = 0; i < 50; i++)); do
 	[ "$(_dev_size "$id")" = $((512 << 20)) ] && break
-	sleep 0.1
+	_sleep 0.1
 done
 [ "$(_dev_size "$id")" = $((512 << 20)) ] || _fail "size after update: $(_dev_size "$id")"
 dd if="/dev/ublkb$id" of=/dev/null bs=1M count=1 skip=400 iflag=direct 2>/dev/null ||
@@ -21,7 +21,7 @@ dd if="/dev/ublkb$id" of=/dev/null bs=1M count=1 skip=400 iflag=direct 2>/dev/nu
 "$KUBLK" update_size -n "$id" -s 128M || _fail "shrinking failed"
 for ((i = 0; i < 50; i++)); do
 	[ "$(_dev_size "$id")" = $((128 << 20)) ] && break
-	sleep 0.1
+	_sleep 0.1
 done
 [ "$(_dev_size "$id")" = $((128 << 20)) ] || _fail "size after shrink: $(_dev_size "$id")"
 [ "$(_dev_field "$id" size)" = $((128 << 20)) ] || _fail "GET_PARAMS size not updated"

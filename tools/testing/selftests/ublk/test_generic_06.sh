@@ -23,7 +23,7 @@ dd if="/dev/ublkb$id" of=/dev/null bs=4k count=4 iflag=direct 2>/dev/null ||
 exec 3>&-
 "$KUBLK" stop -n "$id" --safe || _fail "stop --safe failed with the device closed"
 _wait_pid_gone "$pid" 30 || _fail "daemon did not exit after stop"
-for ((i = 0; i < 50; i++)); do [ -b "/dev/ublkb$id" ] || break; sleep 0.1; done
+for ((i = 0; i < 50; i++)); do [ -b "/dev/ublkb$id" ] || break; _sleep 0.1; done
 [ -b "/dev/ublkb$id" ] && _fail "block device still present after stop"
 [ "$(_dev_state "$id")" = DEAD ] || _fail "state after stop: $(_dev_state "$id")"
 _del_dev "$id" || _fail "del after stop failed"

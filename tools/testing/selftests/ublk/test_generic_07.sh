@@ -7,7 +7,7 @@
 _prep_test
 
 _need_cmd fio
-before=$(ls /sys/class/ublk-char 2>/dev/null | wc -l)
+before=$(_dev_count)
 _create_file "$UBLK_TEST_DIR/backing" 128
 for mode in "-z:SUPPORT_ZERO_COPY" "--auto_zc:AUTO_BUF_REG" "--auto_zc_fallback:AUTO_BUF_REG"; do
 	opt=${mode%%:*}
@@ -28,6 +28,6 @@ for mode in "-z:SUPPORT_ZERO_COPY" "--auto_zc:AUTO_BUF_REG" "--auto_zc_fallback:
 done
 for id in "${_UBLK_DEVS[@]}"; do _del_dev "$id" || _fail "del $id failed"; done
 _UBLK_DEVS=()
-after=$(ls /sys/class/ublk-char 2>/dev/null | wc -l)
+after=$(_dev_count)
 [ "$before" = "$after" ] || _fail "device count changed $before -> $after"
 _pass

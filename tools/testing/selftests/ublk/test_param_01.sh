@@ -7,7 +7,7 @@
 . "$(dirname "$0")/test_common.sh"
 _prep_test
 
-count() { ls /sys/class/ublk-char 2>/dev/null | wc -l; }
+count() { _dev_count; }
 before=$(count)
 : >"$UBLK_TEST_DIR/empty"
 ncpu=$(getconf _NPROCESSORS_CONF)
@@ -31,8 +31,8 @@ for c in "${cases[@]}"; do
 		[ -n "$id" ] && _UBLK_DEVS+=("$id")
 		_fail "'add $c' was accepted: $out"
 	fi
-	grep -q "kublk:" <<<"$out" || _fail "'add $c' failed without a message"
-	_log "add $c -> $(tail -n1 <<<"$out")"
+	[[ $out == *kublk:* ]] || _fail "'add $c' failed without a message"
+	_log "add $c -> ${out##*$'\n'}"
 	[ "$(count)" = "$before" ] || _fail "'add $c' left a device behind"
 done
 _pass

@@ -31,7 +31,7 @@ _wait_state "$id" QUIESCED 30 || _fail "device did not become QUIESCED"
 _wait_state "$id" LIVE 30 || _fail "device not LIVE after recover"
 new=$(_daemon_pid "$id")
 [ "$new" != "$old" ] && kill -0 "$new" || _fail "no new daemon (old $old new $new)"
-for ((i = 0; i < 600; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; sleep 0.1; done
+for ((i = 0; i < 600; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
 kill -0 "$fio_pid" 2>/dev/null && _fail "fio hangs after recovery"
 wait "$fio_pid"
 _log "fio across the crash exited with $? (errors are allowed without REISSUE)"

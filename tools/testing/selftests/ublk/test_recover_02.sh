@@ -26,7 +26,7 @@ _wait_pid_gone "$old" 20 || _fail "daemon survived kill -9"
 _wait_state "$id" QUIESCED 30 || _fail "device not QUIESCED"
 "$KUBLK" recover -n "$id" || _fail "recover failed"
 _wait_state "$id" LIVE 30 || _fail "device not LIVE after recover"
-for ((i = 0; i < 1500; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; sleep 0.1; done
+for ((i = 0; i < 1500; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
 kill -0 "$fio_pid" 2>/dev/null && _fail "fio did not finish after recovery"
 wait "$fio_pid"
 FIO_RC=$?

@@ -25,7 +25,7 @@ old=$(_daemon_pid "$id")
 kill -9 "$old"
 _wait_pid_gone "$old" 20 || _fail "daemon survived kill -9"
 _wait_state "$id" FAIL_IO 30 || _fail "device not FAIL_IO"
-for ((i = 0; i < 300; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; sleep 0.1; done
+for ((i = 0; i < 300; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
 kill -0 "$fio_pid" 2>/dev/null && _fail "fio still running while the device fails I/O"
 wait "$fio_pid" && _fail "fio saw no error without a server"
 timeout 20 dd if="$dev" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null

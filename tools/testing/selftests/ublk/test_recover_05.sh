@@ -31,7 +31,7 @@ for round in 1 2; do
 	"$KUBLK" recover -n "$id" || _fail "recover $round failed"
 	_wait_state "$id" LIVE 30 || _fail "not LIVE after recover $round"
 done
-for ((i = 0; i < 2000; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; sleep 0.1; done
+for ((i = 0; i < 2000; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
 kill -0 "$fio_pid" 2>/dev/null && _fail "fio did not finish"
 wait "$fio_pid"
 FIO_RC=$?

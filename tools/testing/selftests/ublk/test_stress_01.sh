@@ -24,7 +24,7 @@ for spec in "${specs[@]}"; do
 	sleep 2
 	kill -0 "$fio_pid" 2>/dev/null || _fail "fio ended early: $(cat "$UBLK_TEST_DIR/fio.race.out")"
 	timeout 60 "$KUBLK" del -n "$id" || _fail "del during I/O failed or hung ($spec)"
-	for ((i = 0; i < 300; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; sleep 0.1; done
+	for ((i = 0; i < 300; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
 	kill -0 "$fio_pid" 2>/dev/null && _fail "fio hangs after del ($spec)"
 	wait "$fio_pid" && _fail "fio saw no error although the device was deleted ($spec)"
 	_check_dev_gone "$id" || _fail "nodes left ($spec)"

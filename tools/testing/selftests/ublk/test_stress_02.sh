@@ -20,10 +20,10 @@ for spec in "null -d 64" "loop $UBLK_TEST_DIR/backing"; do
 	pid=$(_daemon_pid "$id")
 	kill -9 "$pid"
 	_wait_pid_gone "$pid" 20 || _fail "daemon survived kill -9"
-	for ((i = 0; i < 300; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; sleep 0.1; done
+	for ((i = 0; i < 300; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
 	kill -0 "$fio_pid" 2>/dev/null && _fail "fio hangs after the daemon died ($spec)"
 	wait "$fio_pid" && _fail "fio saw no error after the daemon died ($spec)"
-	for ((i = 0; i < 100; i++)); do [ -b "/dev/ublkb$id" ] || break; sleep 0.1; done
+	for ((i = 0; i < 100; i++)); do [ -b "/dev/ublkb$id" ] || break; _sleep 0.1; done
 	st=$(_dev_state "$id")
 	[ "$st" = LIVE ] && [ -b "/dev/ublkb$id" ] &&
 		_fail "disk present and LIVE without a daemon ($spec)"

@@ -7,7 +7,7 @@
 _prep_test
 
 _need_cmd fio
-before=$(ls /sys/class/ublk-char 2>/dev/null | wc -l)
+before=$(_dev_count)
 q2=1
 [ "$(nproc)" -ge 2 ] && q2=2
 modes=("" "-g")
@@ -26,6 +26,6 @@ for round in 1 2 3; do
 		_check_dev_gone "$id" || _fail "nodes left round $round"
 	done
 done
-after=$(ls /sys/class/ublk-char 2>/dev/null | wc -l)
+after=$(_dev_count)
 [ "$before" = "$after" ] || _fail "device count $before -> $after"
 _pass

@@ -23,7 +23,7 @@ pid=$(_daemon_pid "$id")
 [ "$(stat -c %u "/proc/$pid")" = $UBLK_USER1 ] || _fail "daemon does not run as uid $UBLK_USER1"
 for ((i = 0; i < 100; i++)); do
 	[ "$(stat -c %u "/dev/ublkb$id")" = $UBLK_USER1 ] && break
-	sleep 0.1
+	_sleep 0.1
 done
 _as_user $UBLK_USER1 "$KUBLK" list -n "$id" >/dev/null || _fail "owner cannot list its device"
 

@@ -11,7 +11,7 @@ _need_cmd setpriv
 _need_feature UNPRIVILEGED_DEV
 _open_ctrl_to_users
 _start_chown_helper
-count() { ls /sys/class/ublk-char 2>/dev/null | wc -l; }
+count() { _dev_count; }
 before=$(count)
 
 if out=$(_as_user $UBLK_USER1 timeout 60 "$KUBLK" add -t null --unprivileged -u 2>&1); then

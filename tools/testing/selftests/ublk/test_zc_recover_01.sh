@@ -31,7 +31,7 @@ _wait_state "$id" QUIESCED 30 || _fail "device not QUIESCED"
 _wait_state "$id" LIVE 30 || _fail "device not LIVE after recover"
 flags=$(_dev_field "$id" flags)
 (( flags & 0x1 )) || _fail "SUPPORT_ZERO_COPY lost across recovery (flags $flags)"
-for ((i = 0; i < 1500; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; sleep 0.1; done
+for ((i = 0; i < 1500; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
 kill -0 "$fio_pid" 2>/dev/null && _fail "fio did not finish after recovery"
 wait "$fio_pid"
 FIO_RC=$?

@@ -17,7 +17,7 @@ _have_feature AUTO_BUF_REG && modes+=(--auto_zc)
 [ ${#modes[@]} -gt 0 ] || _skip "kernel lacks UBLK_F_SUPPORT_ZERO_COPY and UBLK_F_AUTO_BUF_REG"
 _open_ctrl_to_users
 _start_chown_helper
-count() { ls /sys/class/ublk-char 2>/dev/null | wc -l; }
+count() { _dev_count; }
 before=$(count)
 
 # an add that must have failed: clean up and fail if it did not
