@@ -8,6 +8,7 @@
 #   make kernel   prepare the tree and build both kernel flavours
 #   make lint     checkpatch --strict, W=1 and sparse on our work
 #   make series   the patch series against 6.12 with a cover letter
+#   make bisect   build the kernel after every patch of the series
 #   make bench    performance report: ours vs null_blk, loop, base 6.12
 #   make clean    remove build/ and results/ (ccache is kept)
 
@@ -19,15 +20,15 @@ export BUILD
 PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	cpio kmod ccache qemu-system-x86 fio e2fsprogs busybox-static \
 	liburing-dev liburing2 sparse python3 xz-utils git procps util-linux \
-	iproute2 coreutils rsync gnuplot-nox
+	iproute2 coreutils rsync gnuplot-nox python3-sphinx
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
-	bench clean deps help lint series
+	bench clean deps help lint series bisect
 
 all: help
 
 help:
-	@sed -n '3,13p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(TOP)/vm/deps.sh $(PKGS)
@@ -66,6 +67,10 @@ lint: kernel-min
 # The patch series for linux-block: results/series/, checked with git am.
 series: prepare
 	@$(TOP)/vm/series.sh
+
+# Every patch of the series builds (minimal config, incremental, ccache).
+bisect: series kernel-min
+	@$(TOP)/vm/bisect.sh
 
 # Our minimal kernel vs null_blk / kernel loop in the same boot, and vs the
 # pristine base 6.12 (its own ublk driver, same config, same kublk) in a

@@ -7,7 +7,9 @@
 #     the ones we keep are explained in vm/lint-checks-kept);
 #   - a W=1 + sparse (C=1) build of the objects we touch: no diagnostics
 #     in our driver, none new in the io_uring files (compared with the
-#     same objects built from the pristine base).
+#     same objects built from the pristine base);
+#   - kernel-doc on the functions we export, -Wall clean;
+#   - Documentation/block/ublk.rst through the kernel's sphinx build.
 # Needs the prepared tree and a configured build dir (make kernel-min).
 # LINT_TAP_OFFSET numbers the lines after earlier ones (make check).
 set -uo pipefail
@@ -89,6 +91,49 @@ if [ -z "$new" ]; then
 else
 	notok "build_w1_sparse # $(echo "$new" | wc -l) new diagnostic(s)"
 	echo "$new" | head -n 30 | sed 's/^/#   /'
+fi
+
+# 3. kernel-doc: every function our patches or driver export has a
+# kernel-doc comment, and scripts/kernel-doc -Wall finds nothing in the
+# files that carry them.
+kd_fail=
+kd_n=0
+for f in $( (cd "$top" && grep -l '^+EXPORT_SYMBOL' patches/*.patch | xargs -r sed -n 's|^+++ b/||p'
+	echo drivers/block/ublk_drv.c) | sort -u); do
+	[ -f "$src/$f" ] || continue
+	w=$("$src/scripts/kernel-doc" -none -Wall "$src/$f" 2>&1)
+	[ -z "$w" ] || kd_fail+=" $f: $(echo "$w" | head -n 3 | tr '\n' ' ')"
+	for sym in $(sed -n 's/^EXPORT_SYMBOL\(_GPL\)\{0,1\}(\([a-z0-9_]*\));/\2/p' "$src/$f"); do
+		# only the symbols our series adds (the base's are not ours to judge)
+		git -C "$src" show "base:$f" 2>/dev/null | grep -q "EXPORT_SYMBOL.*($sym)" && continue
+		kd_n=$((kd_n + 1))
+		doc=$("$src/scripts/kernel-doc" -rst -function "$sym" "$src/$f" 2>/dev/null)
+		[ -n "$doc" ] || kd_fail+=" $sym: no kernel-doc"
+	done
+done
+if [ -z "$kd_fail" ]; then
+	ok "kernel_doc # $kd_n exported function(s) documented, -Wall clean"
+else
+	notok "kernel_doc #$kd_fail"
+fi
+
+# 4. Documentation/block/ublk.rst in the kernel's own docs build (sphinx
+# from Debian): no warning or error that points at it.
+if command -v sphinx-build >/dev/null; then
+	docs_out=$build/docs
+	touch "$src/Documentation/block/ublk.rst"
+	dlog=$(make -s -C "$src" O="$docs_out" SPHINXDIRS=block htmldocs 2>&1)
+	drc=$?
+	bad=$(grep -E 'ublk\.rst.*(WARNING|ERROR|CRITICAL|SEVERE)' <<< "$dlog")
+	if [ $drc = 0 ] && [ -z "$bad" ] &&
+	   [ -s "$docs_out/Documentation/output/block/ublk.html" ]; then
+		ok "sphinx_ublk_rst # htmldocs SPHINXDIRS=block, no warnings"
+	else
+		notok "sphinx_ublk_rst # rc $drc"
+		{ echo "$bad"; [ $drc = 0 ] || echo "$dlog" | tail -n 10; } | head -n 20 | sed 's/^/#   /'
+	fi
+else
+	notok "sphinx_ublk_rst # sphinx-build missing (python3-sphinx)"
 fi
 
 [ -n "${LINT_TAP_OFFSET:-}" ] || echo "$pass passed, $fail failed"
