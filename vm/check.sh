@@ -6,9 +6,10 @@
 #   1. the harness's own teeth: a guest that provokes a kernel WARNING must
 #      fail its run with the report shown; a guest that hangs must be killed
 #      at the timeout and reported;
-#   2. one boot running every test (vm/tests/*.sh, then the ublk selftests),
-#      each with its own timeout and kernel-log check, then kmemleak;
-#   3. the whole kernel log of that boot scanned for reports.
+#   2. two boots (CHECK_SHARDS=2) sharing every test (vm/tests/*.sh, then
+#      the ublk selftests) between them, each test with its own timeout and
+#      kernel-log check, then kmemleak in each;
+#   3. the whole kernel log of each boot scanned for reports.
 # Between 1 and 2, vm/lint.sh checks the kernel style of our work.
 #
 # TESTS="pattern ..." limits step 2 to tests whose names match a glob and
@@ -97,41 +98,76 @@ for t in "$stdir"/test_*.sh; do
 		"cd $stdir && KUBLK=$build/selftests/kublk UBLK_BUILD=$build/selftests bash ./$name.sh" >> "$plan"
 done
 nplan=$(grep -c . "$plan")
+# Test scripts are mostly sequential: one guest leaves a core idle. Two
+# guests (CHECK_SHARDS) take the tests of one plan from a shared claims
+# directory, each test in whichever guest is free first.
+shards=${CHECK_SHARDS:-2}
+[ "$nplan" -lt 2 ] && shards=1
 if [ "$nplan" = 0 ]; then
 	notok "select_tests # no test matches TESTS='$tests'"
 else
-	vm_out=$results/check
-	"$top/vm/run-vm.sh" -k "$flavour" -t "${CHECK_TIMEOUT:-2400}" -o "$vm_out" "$plan" > "$results/check.out" 2>&1 &
-	rpid=$!
-	# Renumber the guest's TAP lines after ours, pass the rest through.
-	offset=$n
-	tail -n +1 -F "$results/check.out" 2>/dev/null --pid=$rpid |
+	claims=$results/check-claims
+	rm -rf "$claims" "$results"/check-[0-9]* "$results/check"
+	mkdir -p "$claims"
+	pids=()
+	outs=()
+	for ((i = 1; i <= shards; i++)); do
+		vm_out=$results/check
+		[ "$shards" = 1 ] || vm_out=$results/check-$i
+		outs+=("$vm_out")
+		VM_CLAIMS=$claims "$top/vm/run-vm.sh" -k "$flavour" \
+			-t "${CHECK_TIMEOUT:-2400}" -o "$vm_out" "$plan" \
+			> "$vm_out.out" 2>&1 &
+		pids+=($!)
+	done
+	# Number the guests' TAP lines after ours, pass the rest through.
+	( for p in "${pids[@]}"; do
+		while kill -0 "$p" 2>/dev/null; do sleep 1; done
+	  done ) &
+	waiter=$!
+	sleep 1
+	tail -q -n +1 -F --pid=$waiter "${outs[@]/%/.out}" 2>/dev/null |
 	while IFS= read -r line; do
 		if [[ $line =~ ^(not\ ok|ok)\ ([0-9]+)\ (.*)$ ]]; then
-			echo "${BASH_REMATCH[1]} $(( BASH_REMATCH[2] + offset )) ${BASH_REMATCH[3]}"
+			n=$((n + 1))
+			echo "${BASH_REMATCH[1]} $n ${BASH_REMATCH[3]}"
 		else
 			echo "$line"
 		fi
 	done
-	wait $rpid
-	rc=$?
-	# Count what the guest reported; tests it never reported failed.
-	tap=$vm_out/tap
-	g_pass=$(grep -c '^ok ' "$tap" 2>/dev/null)
-	g_fail=$(grep -c '^not ok ' "$tap" 2>/dev/null)
-	g_seen=$(( g_pass + g_fail ))
-	n=$(( n + g_seen ))
-	pass=$(( pass + g_pass ))
-	fail=$(( fail + g_fail ))
-	if [ "$g_seen" -lt "$nplan" ]; then
-		missing=$(( nplan - g_seen ))
-		notok "tests_not_reported # $missing test(s) never reported: the guest hung or died (exit $rc)"
+	for ((i = 0; i < shards; i++)); do
+		wait "${pids[i]}"
+		rcs[i]=$?
+	done
+	wait $waiter 2>/dev/null
+	# Count what the guests reported; tests none reported failed.
+	seen=0
+	cnt() { # file grep-args...: matching lines, 0 without the file
+		local f=$1
+		shift
+		if [ -f "$f" ]; then grep -c "$@" "$f"; else echo 0; fi
+	}
+	for ((i = 0; i < shards; i++)); do
+		tap=${outs[i]}/tap
+		g_pass=$(cnt "$tap" '^ok ')
+		g_fail=$(cnt "$tap" '^not ok ')
+		n=$(( n + g_pass + g_fail ))
+		pass=$(( pass + g_pass ))
+		fail=$(( fail + g_fail ))
+		seen=$(( seen + g_pass + g_fail - $(cnt "$tap" -E '^(ok|not ok) [0-9]+ kmemleak') ))
+	done
+	if [ "$seen" -lt "$nplan" ]; then
+		notok "tests_not_reported # $(( nplan - seen )) test(s) never reported: a guest hung or died (exit ${rcs[*]})"
 	fi
-	if grep -q 'kernel report(s) in the guest' "$results/check.out"; then
-		notok "kernel_log_clean # see $vm_out/console.log"
-	else
-		ok "kernel_log_clean"
-	fi
+	for ((i = 0; i < shards; i++)); do
+		name=kernel_log_clean
+		[ "$shards" = 1 ] || name="kernel_log_clean_$((i + 1))"
+		if grep -q 'kernel report(s) in the guest' "${outs[i]}.out"; then
+			notok "$name # see ${outs[i]}/console.log"
+		else
+			ok "$name # $(cat "${outs[i]}/seconds" 2>/dev/null)s in the guest"
+		fi
+	done
 fi
 
 echo "$pass passed, $fail failed"

@@ -13,6 +13,9 @@
 # 2 the guest hung (killed at TIMEOUT), 3 the guest died without finishing.
 # Files in OUTDIR: console.log (serial console: the whole kernel log),
 # tap (the results), logs/NAME.log (each test's output), dmesg.txt.
+# VM_CLAIMS=DIR: a directory shared with other guests running the same
+# plan; each test is run by the guest that claims it first (vm/guest-init).
+# VM_MEM (4G), VM_CMDLINE (extra kernel parameters).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,14 +55,21 @@ MODROOT='$kdir/modroot'
 KUBLK='$build/selftests/kublk'
 VERBOSE=$verbose
 KMEMLEAK=$kmemleak
+CLAIMS=$([ -n "${VM_CLAIMS:-}" ] && echo 1 || echo 0)
 EOF
+claims_share=()
+[ -n "${VM_CLAIMS:-}" ] &&
+	claims_share=(-virtfs "local,path=$VM_CLAIMS,mount_tag=claims,security_model=none,multidevs=remap")
 : > "$outdir/guest.log"
 
 mem=${VM_MEM:-4G}
 cmdline="console=ttyS0 root=hostroot rootfstype=9p ro"
 cmdline+=" rootflags=trans=virtio,version=9p2000.L,msize=262144,cache=loose"
 cmdline+=" init=$top/vm/guest-init panic=-1 oops=panic_off"
-cmdline+=" hung_task_panic=0 softlockup_panic=0 kasan.fault=report"
+# no_timer_check: on a loaded host TCG can miss the boot-time check that
+# the IO-APIC timer ticks, and the kernel panics ("IO-APIC + timer doesn't
+# work"); seen here with several guests at once.
+cmdline+=" hung_task_panic=0 softlockup_panic=0 kasan.fault=report no_timer_check"
 cmdline+=" kfence.sample_interval=10 ${VM_CMDLINE:-}"
 
 say() { [ $quiet = 1 ] || echo "$@"; }
@@ -74,6 +84,7 @@ qemu-system-x86_64 -accel tcg,thread=multi -machine q35 -cpu max \
 	-serial "file:$outdir/guest.log" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$outdir",mount_tag=out,security_model=none,multidevs=remap \
+	"${claims_share[@]}" \
 	> "$outdir/qemu.log" 2>&1 &
 qpid=$!
 # Show the guest's results as they come.
