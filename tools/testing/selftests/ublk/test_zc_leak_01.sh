@@ -25,23 +25,23 @@ for how in del kill; do
 	id=$UBLK_DEV_ID
 	pid=$(_daemon_pid "$id")
 	log=$(_daemon_log "$id")
-	# the request is started after this, so it times out after 2 s
-	echo 2000 >"/sys/block/ublkb$id/queue/io_timeout"
+	# the request is started after this, so it times out after 1 s
+	echo 1000 >"/sys/block/ublkb$id/queue/io_timeout"
 	_bg dd if="/dev/ublkb$id" of=/dev/null bs=4k count=1 \
 		skip=$((sector / 8)) iflag=direct status=none
 	rd=$BG_PID
-	for ((i = 0; i < 60; i++)); do
+	for ((i = 0; i < 300; i++)); do
 		grep -q "test hook: no unregister" "$log" 2>/dev/null && break
-		sleep 1
+		sleep 0.2
 	done
 	grep -q "test hook: no unregister" "$log" 2>/dev/null ||
 		_fail "the read at sector $sector never reached the server ($how)"
-	# committed, but pinned by the registration: stays in flight
-	sleep 1
+	# then committed, but pinned by the registration: stays in flight
 	kill -0 "$rd" 2>/dev/null ||
 		_fail "the read ended although its buffer is still registered"
 	inflight=$(tr -s ' ' <"/sys/block/ublkb$id/inflight")
 	[ "${inflight# }" = "1 0" ] || _fail "in flight: '$inflight', wanted '1 0'"
+	_log "$how: read pinned at ${SECONDS}s"
 
 	if [ $how = del ]; then
 		_del_dev "$id" || _fail "del with a pinned request failed"
@@ -49,17 +49,18 @@ for how in del kill; do
 		kill -9 "$pid"
 		_wait_pid_gone "$pid" 30 || _fail "daemon survived kill -9"
 	fi
-	for ((i = 0; i < 60; i++)); do
+	for ((i = 0; i < 300; i++)); do
 		kill -0 "$rd" 2>/dev/null || break
-		sleep 1
+		sleep 0.2
 	done
 	kill -0 "$rd" 2>/dev/null && _fail "the pinned read is still stuck after $how"
 	wait "$rd"
-	_log "$how: the pinned read returned (dd exit $?)"
+	_log "$how: the pinned read returned (dd exit $?) at ${SECONDS}s"
 	if [ $how = kill ]; then
 		_del_dev "$id" || _fail "del after kill failed"
 	fi
 	_check_dev_gone "$id" || _fail "nodes left after $how"
 	_wait_pid_gone "$pid" 30 || _fail "daemon still alive after $how"
+	_log "$how: done at ${SECONDS}s"
 done
 _pass

@@ -697,8 +697,8 @@ static void check_reg_fails(const char *what, unsigned q_id, unsigned tag,
  * server does: the deferred command must still act on its own SQE.
  * Returns the linked command's result.
  */
-static int unreg_buf_linked_reused(unsigned tag, unsigned index,
-				   unsigned other_index)
+static int unreg_buf_linked_reused(unsigned int tag, unsigned int index,
+				   unsigned int other_index)
 {
 	struct io_uring_sqe *rd, *un;
 	__u64 ud_rd = ++sync_seq, ud_un = ++sync_seq;
