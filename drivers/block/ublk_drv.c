@@ -1107,13 +1107,30 @@ static void ublk_queue_rqs(struct rq_list *rqlist)
  * request is aborted here, in case the char device is never released
  * (e.g. its fd was inherited by another process). An unprivileged server
  * that sits on a request is killed, its exit then cleans up.
+ *
+ * A request that was committed (or aborted) but is still pinned by io_uring
+ * registrations of its pages cannot be ended by us: only the ring holding
+ * them can let go, when the server unregisters them or the ring goes away.
+ * While the device lives that is the server's business too. But once the
+ * disk is being deleted (STOP_DEV, DEL_DEV) del_gendisk() waits for this
+ * request, with ub->mutex held, and a server that never unregisters (a
+ * bug, or an UNREGISTER_IO_BUF that failed) typically waits for its parked
+ * commands to be aborted before it exits and closes its rings, which
+ * STOP_DEV does only after del_gendisk(): nothing would move again. So a
+ * pinned request that times out on a dying disk closes all queues and
+ * aborts their parked commands; the server exits, its rings release the
+ * pages and the request ends.
  */
 static enum blk_eh_timer_return ublk_timeout(struct request *rq)
 {
 	struct ublk_queue *ubq = rq->mq_hctx->driver_data;
+	struct ublk_rq_data *data = blk_mq_rq_to_pdu(rq);
 	struct ublk_io *io = &ubq->ios[rq->tag];
+	struct ublk_device *ub = ubq->dev;
 	struct request *abort_rq = NULL;
+	bool pinned = false;
 	unsigned long flags;
+	unsigned int i;
 
 	spin_lock_irqsave(&ubq->lock, flags);
 	if (io->state == UBLK_IO_OWNED && io->req == rq) {
@@ -1125,13 +1142,24 @@ static enum blk_eh_timer_return ublk_timeout(struct request *rq)
 			send_sig(SIGKILL, io->task, 0);
 			ubq->kill_sent = true;
 		}
+	} else if (io->req != rq && data->nr_regs) {
+		/* no longer the slot's: committed or aborted, pinned */
+		pinned = true;
 	}
 	spin_unlock_irqrestore(&ubq->lock, flags);
 
-	if (!abort_rq)
-		return BLK_EH_RESET_TIMER;
-	ublk_put_rq_ref(abort_rq);
-	return BLK_EH_DONE;
+	if (abort_rq) {
+		ublk_put_rq_ref(abort_rq);
+		return BLK_EH_DONE;
+	}
+	if (pinned && test_bit(GD_DEAD, &rq->q->disk->state)) {
+		/* the queues and their parked commands outlive the request */
+		for (i = 0; i < ub->nr_queues; i++) {
+			ublk_set_queue_flags(ub->queues[i], true, true);
+			ublk_abort_fetches(ub->queues[i]);
+		}
+	}
+	return BLK_EH_RESET_TIMER;
 }
 
 static int ublk_init_hctx(struct blk_mq_hw_ctx *hctx, void *driver_data,

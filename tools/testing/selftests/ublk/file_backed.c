@@ -174,6 +174,9 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 	bool is_read = op == UBLK_IO_OP_READ;
 	bool auto_reg = ublk_io_auto_reg(q, iod);
 	bool manual_reg = ublk_io_need_reg(q, iod);
+	/* test hook: leave this request's buffer registered */
+	bool leak = manual_reg && q->dev->ctx->zc_leak_unreg &&
+		iod->start_sector == q->dev->ctx->zc_leak_sector;
 	unsigned buf_index = ublk_io_buf_index(q, tag);
 	struct io_uring_sqe *sqe, *reg = NULL;
 
@@ -207,7 +210,10 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 			io_uring_prep_write(sqe, LOOP_FILE_IDX, buf, len, off);
 	}
 	loop_finish_sqe(sqe, tag, op, LOOP_MAIN);
-	if (manual_reg) {
+	if (leak)
+		ublk_err("q%d tag %d: test hook: no unregister (sector %llu)\n",
+			 q->q_id, tag, (unsigned long long)iod->start_sector);
+	if (manual_reg && !leak) {
 		struct io_uring_sqe *unreg;
 
 		/* unregister even when the read/write fails */

@@ -1492,6 +1492,8 @@ static void usage(FILE *f)
 "        -i 1 USER_RECOVERY_REISSUE, -e 1 USER_RECOVERY_FAIL_IO,\n"
 "        -z zero copy, --auto_zc AUTO_BUF_REG (--auto_zc_fallback: with\n"
 "        UBLK_AUTO_BUF_REG_FALLBACK)\n"
+"        test hooks: --auto_zc_force_fallback; --zc_leak_unreg sector\n"
+"        (loop -z: no UNREGISTER_IO_BUF for requests at that sector)\n"
 "        loop: one backing file; stripe: 2..%d backing files, --chunk\n"
 "        power of two >= 4096 (default 64k)\n"
 "  del -n id | -a [--async]\n"
@@ -1509,7 +1511,7 @@ enum {
 	OPT_UNPRIV = 256, OPT_SIZE, OPT_QUIESCE, OPT_UPDATE_SIZE, OPT_AUTO_ZC,
 	OPT_AUTO_ZC_FB, OPT_PBS, OPT_MAX_IO, OPT_FOREGROUND, OPT_BUFFERED,
 	OPT_SAFE, OPT_TIMEOUT, OPT_ASYNC, OPT_NO_SAFE_STOP, OPT_CHUNK,
-	OPT_AUTO_ZC_FORCE_FB,
+	OPT_AUTO_ZC_FORCE_FB, OPT_ZC_LEAK_UNREG,
 };
 
 static const struct option long_opts[] = {
@@ -1543,6 +1545,7 @@ static const struct option long_opts[] = {
 	{ "no_safe_stop",	no_argument,	   NULL, OPT_NO_SAFE_STOP },
 	{ "chunk",		required_argument, NULL, OPT_CHUNK },
 	{ "auto_zc_force_fallback", no_argument,   NULL, OPT_AUTO_ZC_FORCE_FB },
+	{ "zc_leak_unreg",	required_argument, NULL, OPT_ZC_LEAK_UNREG },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -1667,6 +1670,12 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			ctx->auto_zc = true;
 			ctx->auto_zc_fallback = true;
 			ctx->auto_zc_force_fallback = true;
+			break;
+		case OPT_ZC_LEAK_UNREG:
+			if (parse_size(optarg, &v))
+				goto bad;
+			ctx->zc_leak_unreg = true;
+			ctx->zc_leak_sector = v;
 			break;
 		default:
 			usage(stderr);

@@ -192,6 +192,13 @@ struct dev_ctx {
 	 * request arrives with UBLK_IO_F_NEED_REG_BUF (registered by hand)
 	 */
 	bool auto_zc_force_fallback;
+	/*
+	 * test hook, loop -z: requests starting at sector zc_leak_sector
+	 * are served without their UNREGISTER_IO_BUF, as if it had failed,
+	 * so they stay pinned by the registration after COMMIT
+	 */
+	bool zc_leak_unreg;
+	unsigned long long zc_leak_sector;
 	unsigned chunk_size;		/* stripe: bytes per chunk (power of 2) */
 	int nr_files;
 	char files[KUBLK_MAX_FILES][4096];

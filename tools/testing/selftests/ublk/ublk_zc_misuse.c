@@ -15,6 +15,8 @@
  *   READ_FIXED/WRITE_FIXED beyond the request                 -EFAULT
  *   IORING_REGISTER_BUFFERS_UPDATE over a kernel slot         -EBUSY
  *   UNREGISTER_IO_BUF of an empty or a user-buffer slot       -EINVAL
+ *   UNREGISTER_IO_BUF linked behind a slow request, its SQ ring entry
+ *   reused before it is issued: acts on its own SQE                0
  *   COMMIT_AND_FETCH with a buffer address                    -EINVAL
  *   READ_FIXED into the READ request + COMMIT: the reader gets that data
  *   WRITE_FIXED of the WRITE request to a file: the writer's data
@@ -687,6 +689,48 @@ static void check_reg_fails(const char *what, unsigned q_id, unsigned tag,
 		unreg_buf(tag, index);
 }
 
+/*
+ * UNREGISTER_IO_BUF of @tag at @index, linked (hard) behind a pipe read
+ * that completes only when we write to the pipe, so the command is issued
+ * well after io_uring_enter() consumed its SQE. Meanwhile its SQ ring entry
+ * is reused for another UNREGISTER_IO_BUF, of @other_index, as a busy
+ * server does: the deferred command must still act on its own SQE.
+ * Returns the linked command's result.
+ */
+static int unreg_buf_linked_reused(unsigned int tag, unsigned int index,
+				   unsigned int other_index)
+{
+	struct io_uring_sqe *rd, *un;
+	__u64 ud_rd = ++sync_seq, ud_un = ++sync_seq;
+	char byte = 0;
+	int fds[2], ret;
+
+	if (pipe(fds))
+		return -errno;
+	rd = get_sqe();
+	un = get_sqe();
+	io_uring_prep_read(rd, fds[0], &byte, 1, 0);
+	rd->flags |= IOSQE_IO_HARDLINK;
+	rd->user_data = ud_rd;
+	prep_io_cmd(un, UBLK_U_IO_UNREGISTER_IO_BUF, 0, tag, 0, index);
+	un->user_data = ud_un;
+	io_uring_submit(&ring);
+	/* consumed by the kernel: the entry is ours to fill again */
+	memset(un, 0, sizeof(*un));
+	prep_io_cmd(un, UBLK_U_IO_UNREGISTER_IO_BUF, 0, tag, 0, other_index);
+	un->user_data = ud_un + 1000;
+	usleep(100 * 1000);
+	if (write(fds[1], "x", 1) != 1)
+		printf("INFO: pipe write failed: %s\n", strerror(errno));
+	ret = reap(ud_rd, 5000);
+	if (ret != 1)
+		printf("INFO: the pipe read completed with %d\n", ret);
+	ret = reap(ud_un, 5000);
+	close(fds[0]);
+	close(fds[1]);
+	return ret;
+}
+
 static void run_checks(unsigned dev_id)
 {
 	char what[160], got[64];
@@ -807,8 +851,9 @@ static void run_checks(unsigned dev_id)
 		check("READ_FIXED of the whole READ request",
 		      rw_fixed(true, memfd, IDX_READ, 0, IO_LEN, OFF_READ),
 		      IO_LEN);
-		check("UNREGISTER_IO_BUF of the READ request",
-		      unreg_buf(tr, IDX_READ), 0);
+		check("UNREGISTER_IO_BUF of the READ request, linked behind a "
+		      "pipe read, its SQ entry reused before it runs",
+		      unreg_buf_linked_reused(tr, IDX_READ, IDX_EMPTY), 0);
 		check("UNREGISTER_IO_BUF of the READ request's slot again (empty)",
 		      unreg_buf(tr, IDX_READ), -EINVAL);
 		commit(tr, IO_LEN);
