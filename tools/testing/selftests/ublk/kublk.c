@@ -1723,10 +1723,18 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			ctx->max_append = v;
 			ctx->max_append_given = true;
 			break;
-		case OPT_ZONED_NO_FLAG: ctx->zoned_no_flag = true; break;
-		case OPT_ZONED_NO_PARAMS: ctx->zoned_no_params = true; break;
-		case OPT_ZONED_SKIP_PARAMS: ctx->zoned_skip_params = true; break;
-		case OPT_ZONED_BAD_APPEND: ctx->zoned_bad_append = true; break;
+		case OPT_ZONED_NO_FLAG:
+			ctx->zoned_no_flag = true;
+			break;
+		case OPT_ZONED_NO_PARAMS:
+			ctx->zoned_no_params = true;
+			break;
+		case OPT_ZONED_SKIP_PARAMS:
+			ctx->zoned_skip_params = true;
+			break;
+		case OPT_ZONED_BAD_APPEND:
+			ctx->zoned_bad_append = true;
+			break;
 		default:
 			usage(stderr);
 			return -EINVAL;
@@ -1909,9 +1917,8 @@ static int cmd_add(struct cli *c)
 		if (!c->zone_size_given)
 			ctx->zone_size = KUBLK_DEF_ZONE_SIZE;
 		if (!ctx->size || ctx->size % ctx->logical_bs) {
-			ublk_err("add: size %llu must be a non-zero multiple of the "
-				 "logical block size %u\n", ctx->size,
-				 ctx->logical_bs);
+			ublk_err("add: size %llu must be a non-zero multiple of the logical block size %u\n",
+				 ctx->size, ctx->logical_bs);
 			return 1;
 		}
 		if (ctx->get_data || ctx->auto_zc || ctx->recovery ||

@@ -201,9 +201,9 @@ struct dev_ctx {
 	unsigned chunk_size;		/* stripe: bytes per chunk (power of 2) */
 	/* zoned target; the driver validates these (SET_PARAMS) */
 	unsigned long long zone_size;	/* bytes */
-	unsigned conv_zones;
-	unsigned max_open;
-	unsigned max_active;
+	unsigned int conv_zones;
+	unsigned int max_open;
+	unsigned int max_active;
 	unsigned long long max_append;	/* bytes, with max_append_given */
 	bool max_append_given;
 	/* zoned test hooks: ZONED params without the flag, flag w/o params */

@@ -55,12 +55,12 @@ struct zoned_zone {
 struct zoned_data {
 	pthread_mutex_t lock;
 	int fd;
-	unsigned nr_zones;
+	unsigned int nr_zones;
 	__u64 zone_sectors;
 	__u64 dev_sectors;
-	unsigned max_open, max_active;	/* 0: no limit */
-	unsigned nr_open;		/* implicitly + explicitly open */
-	unsigned nr_active;		/* open + closed */
+	unsigned int max_open, max_active;	/* 0: no limit */
+	unsigned int nr_open;		/* implicitly + explicitly open */
+	unsigned int nr_active;		/* open + closed */
 	struct zoned_zone *zones;
 };
 
@@ -76,7 +76,7 @@ static int zoned_init(struct ublk_dev *dev)
 	unsigned long long size = ctx->size;
 	struct zoned_data *zd;
 	__u64 zs = ctx->zone_size >> 9, sec;
-	unsigned i, n;
+	unsigned int i, n;
 	int fd;
 
 	if (ctx->recovering) {
@@ -151,8 +151,8 @@ static int zoned_init(struct ublk_dev *dev)
 		p->zoned.max_zone_append_sectors = ctx->max_append_given ?
 			ctx->max_append >> 9 : p->basic.max_sectors;
 	}
-	ublk_dbg("zoned: %u zones of %llu sectors, %u conventional, "
-		 "max open %u active %u\n", n,
+	ublk_dbg("zoned: %u zones of %llu sectors, %u conventional, max open %u active %u\n",
+		 n,
 		 (unsigned long long)zd->zone_sectors, ctx->conv_zones,
 		 ctx->max_open, ctx->max_active);
 	return 0;
@@ -194,7 +194,7 @@ static void zone_do_close(struct zoned_data *zd, struct zoned_zone *z)
 /* make room for one more open zone by closing an implicitly open one */
 static int zone_open_room(struct zoned_data *zd)
 {
-	unsigned i;
+	unsigned int i;
 
 	if (!zd->max_open || zd->nr_open < zd->max_open)
 		return 0;
@@ -325,10 +325,10 @@ static long long zone_write(struct zoned_data *zd, __u64 sector, __u32 nr,
 	return at;
 }
 
-static int zone_mgmt(struct zoned_data *zd, unsigned op, __u64 sector)
+static int zone_mgmt(struct zoned_data *zd, unsigned int op, __u64 sector)
 {
 	struct zoned_zone *z;
-	unsigned i;
+	unsigned int i;
 	int ret = 0;
 
 	if (op == UBLK_IO_OP_ZONE_RESET_ALL) {
@@ -361,7 +361,7 @@ static int zoned_report(struct ublk_queue *q, int tag,
 			const struct ublksrv_io_desc *iod)
 {
 	struct zoned_data *zd = zd_of(q);
-	unsigned nr = iod->nr_zones, first, i, n = 0;
+	unsigned int nr = iod->nr_zones, first, i, n = 0;
 	struct blk_zone *rep;
 	ssize_t len, ret;
 
@@ -400,11 +400,11 @@ static int zoned_report(struct ublk_queue *q, int tag,
 
 /* zero copy: register -> fixed read/write at @off -> unregister */
 static int zoned_queue_zc(struct ublk_queue *q, int tag, bool is_read,
-			  __u64 off, unsigned len)
+			  __u64 off, unsigned int len)
 {
 	struct ublk_io *io = &q->ios[tag];
 	struct io_uring_sqe *reg, *sqe, *unreg;
-	unsigned idx = ublk_io_buf_index(q, tag);
+	unsigned int idx = ublk_io_buf_index(q, tag);
 
 	if (!ublk_queue_reserve_sqes(q, 3))
 		return -ENOMEM;
@@ -431,7 +431,7 @@ static int zoned_queue_zc(struct ublk_queue *q, int tag, bool is_read,
 }
 
 static int zoned_rw(struct ublk_queue *q, int tag, bool is_read, __u64 sector,
-		    unsigned len)
+		    unsigned int len)
 {
 	struct zoned_data *zd = zd_of(q);
 	void *buf = ublk_io_buf(q, tag);
@@ -452,8 +452,8 @@ static int zoned_queue_io(struct ublk_queue *q, int tag)
 {
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
 	struct zoned_data *zd = zd_of(q);
-	unsigned op = ublksrv_get_op(iod);
-	unsigned len = iod->nr_sectors << 9;
+	unsigned int op = ublksrv_get_op(iod);
+	unsigned int len = iod->nr_sectors << 9;
 	long long at;
 	int ret;
 
@@ -512,7 +512,7 @@ static void zoned_io_done(struct ublk_queue *q, int tag,
 			  const struct io_uring_cqe *cqe)
 {
 	struct ublk_io *io = &q->ios[tag];
-	unsigned kind = user_data_to_tgt_data(cqe->user_data);
+	unsigned int kind = user_data_to_tgt_data(cqe->user_data);
 	int res = cqe->res;
 
 	switch (kind) {
