@@ -2266,7 +2266,8 @@ static int ublk_validate_zoned(const struct ublk_device *ub,
 
 	if (!ublk_dev_zoned(ub) || !(p->types & UBLK_PARAM_TYPE_BASIC))
 		return -EINVAL;
-	if (!zone_sectors || !is_power_of_2(zone_sectors))
+	if (!zone_sectors || !is_power_of_2(zone_sectors) ||
+	    zone_sectors > p->basic.dev_sectors)
 		return -EINVAL;
 	if (!z->max_zone_append_sectors)
 		return -EINVAL;
@@ -2523,6 +2524,10 @@ static int ublk_ctrl_start_dev(struct ublk_device *ub,
 		   !ublk_queues_ready(ub)) {
 		/* the server went away, or the device was stopped before */
 		ret = -ENODEV;
+	} else if (ublk_dev_zoned(ub) &&
+		   !(ub->params.types & UBLK_PARAM_TYPE_ZONED)) {
+		/* a zoned device needs its zoned parameters (SET_PARAMS) */
+		ret = -EINVAL;
 	} else {
 		ret = ublk_add_disk(ub, pid);
 	}
@@ -3065,7 +3070,9 @@ static s64 ublk_negotiate_flags(u64 flags)
 			   UBLK_F_BUF_REG_OFF_DAEMON);
 	}
 
-	if ((flags & UBLK_F_ZONED) && !(flags & UBLK_F_USER_COPY))
+	/* the zone append LBA travels in addr: no copy mode buffer there */
+	if ((flags & UBLK_F_ZONED) &&
+	    !(flags & (UBLK_F_USER_COPY | UBLK_F_SUPPORT_ZERO_COPY)))
 		return -EINVAL;
 
 	flags &= UBLK_F_SUPPORTED;

@@ -30,6 +30,7 @@ static const struct target_ops *tgt_list[] = {
 	&null_tgt_ops,
 	&loop_tgt_ops,
 	&stripe_tgt_ops,
+	&zoned_tgt_ops,
 };
 
 static const char *const feature_names[] = {
@@ -411,8 +412,7 @@ static void state_remove(int dev_id)
 
 static inline __u64 user_copy_off(int q_id, int tag)
 {
-	return UBLKSRV_IO_BUF_OFFSET + ((__u64)q_id << UBLK_QID_OFF) +
-		((__u64)tag << UBLK_TAG_OFF);
+	return ublk_user_copy_off(q_id, tag);
 }
 
 /* does the driver copy to/from ios[tag].buf (addr in FETCH/COMMIT)? */
@@ -508,6 +508,9 @@ static int queue_io_cmd(struct ublk_queue *q, int tag, unsigned op, int result)
 	 */
 	if (queue_maps_io(q))
 		addr = (__u64)(uintptr_t)io->buf;
+	else if (op == UBLK_U_IO_COMMIT_AND_FETCH_REQ)
+		addr = io->commit_addr;
+	io->commit_addr = 0;
 	prep_io_cmd(q, sqe, op, tag, result, addr);
 	if (ublk_queue_auto_zc(q) && op != UBLK_U_IO_NEED_GET_DATA) {
 		/*
@@ -565,6 +568,10 @@ static void handle_request(struct ublk_queue *q, int tag)
 	io->tgt_flags = 0;
 	if (iod->op_flags & UBLK_IO_F_NEED_REG_BUF)
 		q->nr_need_reg++;
+	io->commit_addr = 0;
+	/* a zone append carries data like a write */
+	if (op == UBLK_IO_OP_ZONE_APPEND)
+		op = UBLK_IO_OP_WRITE;
 	if ((op == UBLK_IO_OP_READ || op == UBLK_IO_OP_WRITE) && io->buf &&
 	    len > q->dev->info.max_io_buf_bytes) {
 		ublk_err("q%d tag %d: request of %u bytes > buffer\n",
@@ -915,6 +922,8 @@ static int add_device(struct ublk_dev *dev, bool *added)
 		want |= UBLK_F_SUPPORT_ZERO_COPY;
 	if (ctx->auto_zc || ctx->auto_zc_fallback)
 		want |= UBLK_F_AUTO_BUF_REG;
+	if (dev->tgt == &zoned_tgt_ops && !ctx->zoned_no_flag)
+		want |= UBLK_F_ZONED;
 	/*
 	 * A fallback request (UBLK_IO_F_NEED_REG_BUF) is registered with
 	 * REGISTER_IO_BUF, which (mainline) needs SUPPORT_ZERO_COPY too.
@@ -1112,7 +1121,7 @@ static int run_daemon(struct dev_ctx *ctx, int notify_fd)
 		goto fail;
 	}
 	tgt_inited = true;
-	if (!ctx->recovering) {
+	if (!ctx->recovering && !ctx->zoned_skip_params) {
 		struct ctrl_req r = {
 			.op = UBLK_U_CMD_SET_PARAMS, .dev_id = dev->info.dev_id,
 			.q_id = (__u16)-1, .buf = &dev->params,
@@ -1483,7 +1492,7 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: kublk <command> [options]\n"
-"  add -t null|loop|stripe [-q queues] [-d depth] [-u] [-g] [-r 1] [-i 1]\n"
+"  add -t null|loop|stripe|zoned [-q queues] [-d depth] [-u] [-g] [-r 1] [-i 1]\n"
 "      [-e 1] [--unprivileged] [-n id|-1] [--size bytes] [-b logical_bs]\n"
 "      [--physical_bs bytes] [--max_io_buf bytes] [--quiesce]\n"
 "      [--update-size-flag] [-z] [--auto_zc] [--auto_zc_fallback]\n"
@@ -1496,6 +1505,10 @@ static void usage(FILE *f)
 "        (loop -z: no UNREGISTER_IO_BUF for requests at that sector)\n"
 "        loop: one backing file; stripe: 2..%d backing files, --chunk\n"
 "        power of two >= 4096 (default 64k)\n"
+"        zoned: RAM-backed zoned device, user copy (default) or -z,\n"
+"        --size (default 256M), --zone_size MB (default 16, or with a\n"
+"        k/M/G suffix), --conv_zones N, --max_open N, --max_active N,\n"
+"        --max_zone_append bytes (default: the max I/O size)\n"
 "  del -n id | -a [--async]\n"
 "  list [-n id] [-v]\n"
 "  recover -n id [add options, default: those the device was added with]\n"
@@ -1511,7 +1524,10 @@ enum {
 	OPT_UNPRIV = 256, OPT_SIZE, OPT_QUIESCE, OPT_UPDATE_SIZE, OPT_AUTO_ZC,
 	OPT_AUTO_ZC_FB, OPT_PBS, OPT_MAX_IO, OPT_FOREGROUND, OPT_BUFFERED,
 	OPT_SAFE, OPT_TIMEOUT, OPT_ASYNC, OPT_NO_SAFE_STOP, OPT_CHUNK,
-	OPT_AUTO_ZC_FORCE_FB, OPT_ZC_LEAK_UNREG,
+	OPT_AUTO_ZC_FORCE_FB, OPT_ZC_LEAK_UNREG, OPT_ZONE_SIZE, OPT_CONV_ZONES,
+	OPT_MAX_OPEN,
+	OPT_MAX_ACTIVE, OPT_MAX_APPEND, OPT_ZONED_NO_FLAG, OPT_ZONED_NO_PARAMS,
+	OPT_ZONED_SKIP_PARAMS, OPT_ZONED_BAD_APPEND,
 };
 
 static const struct option long_opts[] = {
@@ -1546,13 +1562,23 @@ static const struct option long_opts[] = {
 	{ "chunk",		required_argument, NULL, OPT_CHUNK },
 	{ "auto_zc_force_fallback", no_argument,   NULL, OPT_AUTO_ZC_FORCE_FB },
 	{ "zc_leak_unreg",	required_argument, NULL, OPT_ZC_LEAK_UNREG },
+	{ "zone_size",		required_argument, NULL, OPT_ZONE_SIZE },
+	{ "conv_zones",		required_argument, NULL, OPT_CONV_ZONES },
+	{ "max_open",		required_argument, NULL, OPT_MAX_OPEN },
+	{ "max_active",		required_argument, NULL, OPT_MAX_ACTIVE },
+	{ "max_zone_append",	required_argument, NULL, OPT_MAX_APPEND },
+	/* test hooks: malformed zoned setups the driver must refuse */
+	{ "zoned_no_flag",	no_argument,	   NULL, OPT_ZONED_NO_FLAG },
+	{ "zoned_no_params",	no_argument,	   NULL, OPT_ZONED_NO_PARAMS },
+	{ "zoned_skip_params",	no_argument,	   NULL, OPT_ZONED_SKIP_PARAMS },
+	{ "zoned_bad_append",	no_argument,	   NULL, OPT_ZONED_BAD_APPEND },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct cli {
 	struct dev_ctx ctx;
 	bool have_id, all, safe, async, list_verbose, tgt_given;
-	bool size_given;
+	bool size_given, zone_size_given;
 	unsigned long long size;
 	long timeout_ms;
 };
@@ -1677,6 +1703,48 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			ctx->zc_leak_unreg = true;
 			ctx->zc_leak_sector = v;
 			break;
+		case OPT_ZONE_SIZE:
+			/* a bare number is in MiB */
+			if (parse_size(optarg, &v))
+				goto bad;
+			if (optarg[strspn(optarg, "0123456789")] == '\0')
+				v <<= 20;
+			ctx->zone_size = v;
+			c->zone_size_given = true;
+			break;
+		case OPT_CONV_ZONES:
+			if (parse_int(optarg, &l) || l < 0 || l > INT_MAX)
+				goto bad;
+			ctx->conv_zones = l;
+			break;
+		case OPT_MAX_OPEN:
+			if (parse_int(optarg, &l) || l < 0 || l > INT_MAX)
+				goto bad;
+			ctx->max_open = l;
+			break;
+		case OPT_MAX_ACTIVE:
+			if (parse_int(optarg, &l) || l < 0 || l > INT_MAX)
+				goto bad;
+			ctx->max_active = l;
+			break;
+		case OPT_MAX_APPEND:
+			if (parse_size(optarg, &v) || v > UINT_MAX)
+				goto bad;
+			ctx->max_append = v;
+			ctx->max_append_given = true;
+			break;
+		case OPT_ZONED_NO_FLAG:
+			ctx->zoned_no_flag = true;
+			break;
+		case OPT_ZONED_NO_PARAMS:
+			ctx->zoned_no_params = true;
+			break;
+		case OPT_ZONED_SKIP_PARAMS:
+			ctx->zoned_skip_params = true;
+			break;
+		case OPT_ZONED_BAD_APPEND:
+			ctx->zoned_bad_append = true;
+			break;
 		default:
 			usage(stderr);
 			return -EINVAL;
@@ -1710,7 +1778,7 @@ static int validate_add(struct dev_ctx *ctx)
 	long ncpu = get_nprocs_conf();
 
 	if (!ctx->tgt_type[0]) {
-		ublk_err("add: target type (-t null|loop|stripe) required\n");
+		ublk_err("add: target type (-t null|loop|stripe|zoned) required\n");
 		return -EINVAL;
 	}
 	if (!find_tgt(ctx->tgt_type)) {
@@ -1849,6 +1917,32 @@ static int cmd_add(struct cli *c)
 				 "backing files' sizes are used)\n");
 			return 1;
 		}
+	} else if (!strcmp(ctx->tgt_type, "zoned")) {
+		if (ctx->nr_files) {
+			ublk_err("add: zoned target takes no files\n");
+			return 1;
+		}
+		if (!c->size_given)
+			ctx->size = KUBLK_DEF_ZONED_SIZE;
+		if (!c->zone_size_given)
+			ctx->zone_size = KUBLK_DEF_ZONE_SIZE;
+		if (!ctx->size || ctx->size % ctx->logical_bs) {
+			ublk_err("add: size %llu must be a non-zero multiple of the logical block size %u\n",
+				 ctx->size, ctx->logical_bs);
+			return 1;
+		}
+		if (ctx->get_data || ctx->auto_zc || ctx->recovery ||
+		    ctx->recovery_reissue || ctx->recovery_fail_io) {
+			ublk_err("add: zoned target: no -g, --auto_zc or recovery\n");
+			return 1;
+		}
+		/* the zone append LBA needs user copy or zero copy */
+		if (!ctx->zero_copy)
+			ctx->user_copy = true;
+	}
+	if (c->zone_size_given && strcmp(ctx->tgt_type, "zoned")) {
+		ublk_err("add: --zone_size is only for the zoned target\n");
+		return 1;
 	}
 	if (check_zc_features(ctx))
 		return 1;

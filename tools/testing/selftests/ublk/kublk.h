@@ -8,6 +8,7 @@
  *   null.c         "null" target: completes every request immediately
  *   file_backed.c  "loop" target: io_uring I/O on a backing file
  *   stripe.c       "stripe" target: RAID-0 over two or more backing files
+ *   zoned.c        "zoned" target: RAM-backed zoned device (UBLK_F_ZONED)
  *
  * A target only sees a request after the core has made its data available in
  * the tag's bounce buffer (copy mode, NEED_GET_DATA, USER_COPY); the core
@@ -110,6 +111,9 @@
 #ifndef UBLK_AUTO_BUF_REG_FALLBACK
 #define UBLK_AUTO_BUF_REG_FALLBACK	(1 << 0)
 #endif
+#ifndef UBLK_IO_OP_REPORT_ZONES
+#define UBLK_IO_OP_REPORT_ZONES		18
+#endif
 #ifndef UBLK_IO_OP_WRITE_ZEROES
 #define UBLK_IO_OP_WRITE_ZEROES		5
 #endif
@@ -135,6 +139,8 @@
 #define KUBLK_DEF_NULL_SIZE	(1ULL << 30)
 #define KUBLK_PATH_MAX		32	/* "/dev/ublkcN" buffer for UNPRIVILEGED_DEV */
 #define KUBLK_MAX_RING_ENTRIES	4096	/* per queue ring; chains are reserved */
+#define KUBLK_DEF_ZONED_SIZE	(256ULL << 20)
+#define KUBLK_DEF_ZONE_SIZE	(16ULL << 20)
 #define KUBLK_DEF_CHUNK		(64U << 10)	/* stripe chunk size */
 
 /* ublksrv_flags (server-private, the kernel stores it for us) */
@@ -200,6 +206,18 @@ struct dev_ctx {
 	bool zc_leak_unreg;
 	unsigned long long zc_leak_sector;
 	unsigned chunk_size;		/* stripe: bytes per chunk (power of 2) */
+	/* zoned target; the driver validates these (SET_PARAMS) */
+	unsigned long long zone_size;	/* bytes */
+	unsigned int conv_zones;
+	unsigned int max_open;
+	unsigned int max_active;
+	unsigned long long max_append;	/* bytes, with max_append_given */
+	bool max_append_given;
+	/* zoned test hooks: ZONED params without the flag, flag w/o params */
+	bool zoned_no_flag;
+	bool zoned_no_params;
+	bool zoned_skip_params;		/* no SET_PARAMS at all */
+	bool zoned_bad_append;		/* append LBA outside the zone */
 	int nr_files;
 	char files[KUBLK_MAX_FILES][4096];
 };
@@ -217,6 +235,11 @@ struct ublk_io {
 	int tgt_inflight;		/* target SQEs still in flight */
 	int tgt_res;			/* target scratch */
 	unsigned tgt_flags;		/* target scratch */
+	/*
+	 * addr of the next COMMIT in user/zero copy modes: the LBA a zone
+	 * append was written at (zone_append_lba); reset after use
+	 */
+	__u64 commit_addr;
 };
 
 struct ublk_queue {
@@ -300,6 +323,13 @@ struct io_uring_sqe *ublk_prep_buf_reg(struct ublk_queue *q, int tag,
  */
 bool ublk_queue_reserve_sqes(struct ublk_queue *q, unsigned nr);
 
+/* pread/pwrite offset of a request's data on /dev/ublkcN (user copy) */
+static inline __u64 ublk_user_copy_off(int q_id, int tag)
+{
+	return UBLKSRV_IO_BUF_OFFSET + ((__u64)q_id << UBLK_QID_OFF) +
+		((__u64)tag << UBLK_TAG_OFF);
+}
+
 static inline const struct ublksrv_io_desc *ublk_get_iod(const struct ublk_queue *q, int tag)
 {
 	return &q->iods[tag];
@@ -361,5 +391,6 @@ extern int kublk_verbose;
 extern const struct target_ops null_tgt_ops;
 extern const struct target_ops loop_tgt_ops;
 extern const struct target_ops stripe_tgt_ops;
+extern const struct target_ops zoned_tgt_ops;
 
 #endif

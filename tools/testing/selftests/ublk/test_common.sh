@@ -517,3 +517,39 @@ _stripe_verify_files() {
 	done
 	_log "stripe: data found striped over $n files with chunk $chunk"
 }
+
+#
+# zoned helpers (blkzone from util-linux).  Zones are addressed by index;
+# ZONE_SECTORS must be set by the test (zone size in 512-byte sectors).
+# Few processes: they are expensive in the emulated guest.
+#
+ZONE_SECTORS=
+# _zone_line DEV IDX: the "blkzone report" line of zone IDX
+_zone_line() {
+	local l
+	l=$(blkzone report -o $(($2 * ZONE_SECTORS)) -c 1 "$1" 2>&1)
+	echo "${l%%$'\n'*}"
+}
+# _zone_parse LINE: sets ZCOND (em oi oe cl fu nw ...) and ZWP (sectors
+# from the zone start) from a "blkzone report" line
+_zone_parse() {
+	ZCOND= ZWP=
+	[[ $1 =~ zcond:\ *[0-9]+\(([a-z]+)\) ]] && ZCOND=${BASH_REMATCH[1]}
+	[[ $1 =~ wptr\ 0x([0-9a-f]+) ]] && ZWP=$((16#${BASH_REMATCH[1]}))
+}
+# _zone_check DEV IDX COND [WP]: fail unless zone IDX is in that state
+_zone_check() {
+	local line
+	line=$(_zone_line "$1" "$2")
+	_zone_parse "$line"
+	[ "$ZCOND" = "$3" ] ||
+		_fail "zone $2: condition '$ZCOND', expected '$3': $line"
+	[ -z "$4" ] || [ "$ZWP" = "$4" ] ||
+		_fail "zone $2: write pointer '$ZWP', expected '$4': $line"
+}
+# _zone_write DEV IDX OFF_KB KB: direct write of KB KiB at OFF_KB into zone IDX
+_zone_write() {
+	dd if=/dev/urandom of="$1" bs=4k count=$(($4 / 4)) \
+		seek=$((($2 * ZONE_SECTORS * 512 + $3 * 1024) / 4096)) \
+		oflag=direct status=none 2>/dev/null
+}
