@@ -18,7 +18,8 @@
  *         the server task and on the ring of another thread: data moved
  *         through each of them, the request ends only after its COMMIT
  *         and every registration is gone (unregister, ring teardown,
- *         IORING_UNREGISTER_BUFFERS).
+ *         IORING_UNREGISTER_BUFFERS); a request registered by another
+ *         process ends when that process exits.
  * kill    a server process registers a READ request on three rings (two of
  *         its main thread, one of another thread) and is killed by
  *         SIGKILL: the reader's I/O fails, STOP_DEV/DEL_DEV work.
@@ -1374,6 +1375,71 @@ static void run_net(void)
 /* rings: one request on several rings and tasks                        */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A ring of another process (BUF_REG_OFF_DAEMON): a child registers a
+ * WRITE request, writes its data to the scratch file and exits without
+ * unregistering; the request ends only then.  Forked with no other thread
+ * running; the child drops the inherited main ring first, so that its exit
+ * tears down its own ring only.
+ */
+static void rings_process_check(void)
+{
+	unsigned char *data = malloc(IO_LEN);
+	int res[2] = { PENDING, PENDING }, to_child[2], to_parent[2];
+	int t3, ret;
+	pid_t pid;
+	char c = 0;
+
+	expect_io(2, UBLK_IO_OP_WRITE, OFF_TEAR, IO_LEN);
+	io_start(3, true, dev_id, OFF_TEAR, IO_LEN, SEED_WRITE + 1);
+	t3 = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_TEAR, IO_LEN, 20000);
+	if (!check("a third request (WRITE) arrives", t3 < 0 ? PENDING : 0, 0) ||
+	    pipe(to_child) || pipe(to_parent))
+		return;
+	pid = fork();
+	if (pid == 0) {
+		struct srv cs;
+
+		io_uring_queue_exit(&msrv.ring);
+		io_uring_queue_exit(&ctrl);
+		if (srv_open(&cs, "child") == 0) {
+			res[0] = reg_buf(&cs, t3, IDX_WRITE);
+			res[1] = rw_fixed(&cs, false, scratch, IDX_WRITE, 0,
+					  IO_LEN, 0);
+		}
+		if (write(to_parent[1], res, sizeof(res)) != sizeof(res) ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(1);
+		_exit(0);	/* no UNREGISTER: the exit drops it */
+	}
+	if (read(to_parent[0], res, sizeof(res)) != sizeof(res)) {
+		res[0] = -EIO;
+		res[1] = -EIO;
+	}
+	check("REGISTER_IO_BUF of it on a ring of another process", res[0], 0);
+	check("WRITE_FIXED of its data there", res[1], IO_LEN);
+	ret = pread(scratch, data, IO_LEN, 0);
+	check_data("the file holds that writer's data", data, ret, IO_LEN,
+		   SEED_WRITE + 1, 0);
+	commit(&msrv, t3, IO_LEN);
+	check_not_done("the writer after COMMIT, registered in the other process",
+		       3, 300);
+	if (write(to_child[1], &c, 1) != 1)
+		kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	if (io_wait_serving(3, 10000))
+		check("the writer completes once that process exited",
+		      results[3].ret, IO_LEN);
+	else
+		check("the writer completes once that process exited", PENDING,
+		      IO_LEN);
+	close(to_child[0]);
+	close(to_child[1]);
+	close(to_parent[0]);
+	close(to_parent[1]);
+	free(data);
+}
+
 static void run_rings(void)
 {
 	struct worker w;
@@ -1467,6 +1533,10 @@ static void run_rings(void)
 	else
 		check("the writer completes once the second ring is closed",
 		      PENDING, IO_LEN);
+	worker_stop(&w);
+	rings_process_check();
+	free(data);
+	return;
 out:
 	worker_stop(&w);
 	srv_close(&r2);
