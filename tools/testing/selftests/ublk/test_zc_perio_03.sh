@@ -12,16 +12,18 @@ _need_cmd fio
 _need_feature PER_IO_DAEMON
 _need_feature SUPPORT_ZERO_COPY
 _create_file "$UBLK_TEST_DIR/backing" 16
-for spec in "2 -z" "3"; do
+for spec in "2 8M -z" "3 4M"; do
+	# shellcheck disable=SC2086
 	set -- $spec
 	n=$1
-	shift
+	size=$2
+	shift 2
 	_add_dev -t loop -q 1 -d 16 --per_io_tasks "$n" "$@" \
 		"$UBLK_TEST_DIR/backing" || _fail "add --per_io_tasks $spec failed"
 	id=$UBLK_DEV_ID
 	"$KUBLK" list -n "$id" -v | grep -q PER_IO_DAEMON ||
 		_fail "PER_IO_DAEMON not in the device flags ($spec)"
-	_fio_verify_check "/dev/ublkb$id" 8M
+	_fio_verify_check "/dev/ublkb$id" "$size"
 	_del_dev "$id" || _fail "del failed ($spec)"
 	log=$(_daemon_log "$id")
 	threads=$(grep -c ' exit: ios=' "$log")
