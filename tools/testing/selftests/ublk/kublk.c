@@ -339,11 +339,12 @@ static int state_save(const struct dev_ctx *ctx, int dev_id)
 		return -errno;
 	fprintf(f, "tgt=%s\nqueues=%u\ndepth=%u\nmax_io_buf=%u\nsize=%llu\n"
 		"logical_bs=%u\nphysical_bs=%u\nbuffered=%d\nauto_zc_fallback=%d\n"
-		"auto_zc_force_fallback=%d\nchunk=%u\n",
+		"auto_zc_force_fallback=%d\nchunk=%u\nper_io_tasks=%u\n",
 		ctx->tgt_type, ctx->nr_queues, ctx->depth,
 		ctx->max_io_buf_bytes, ctx->size, ctx->logical_bs,
 		ctx->physical_bs, ctx->buffered, ctx->auto_zc_fallback,
-		ctx->auto_zc_force_fallback, ctx->chunk_size);
+		ctx->auto_zc_force_fallback, ctx->chunk_size,
+		ctx->per_io_tasks);
 	for (i = 0; i < ctx->nr_files; i++)
 		fprintf(f, "file=%s\n", ctx->files[i]);
 	if (fclose(f))
@@ -390,6 +391,8 @@ static int state_load(struct dev_ctx *ctx, int dev_id)
 			ctx->auto_zc_force_fallback = atoi(v);
 		else if (!strcmp(line, "chunk"))
 			ctx->chunk_size = strtoul(v, NULL, 0);
+		else if (!strcmp(line, "per_io_tasks"))
+			ctx->per_io_tasks = strtoul(v, NULL, 0);
 		else if (!strcmp(line, "file") && ctx->nr_files < KUBLK_MAX_FILES)
 			snprintf(ctx->files[ctx->nr_files++], sizeof(ctx->files[0]),
 				 "%s", v);
@@ -708,6 +711,8 @@ static int queue_init(struct ublk_queue *q)
 
 	if (!(dev->info.flags & (UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_AUTO_BUF_REG))) {
 		for (i = 0; i < q->depth; i++) {
+			if (!ublk_queue_owns_tag(q, i))
+				continue;
 			ret = posix_memalign(&q->ios[i].buf, page_size(),
 					     dev->info.max_io_buf_bytes);
 			if (ret) {
@@ -742,7 +747,8 @@ static void *queue_thread(void *arg)
 
 	ret = queue_init(q);
 	for (i = 0; !ret && i < q->depth; i++)
-		ret = queue_io_cmd(q, i, UBLK_U_IO_FETCH_REQ, 0);
+		if (ublk_queue_owns_tag(q, i))
+			ret = queue_io_cmd(q, i, UBLK_U_IO_FETCH_REQ, 0);
 	if (!ret) {
 		ret = io_uring_submit(&q->ring);
 		ret = ret < 0 ? ret : 0;
@@ -920,6 +926,8 @@ static int add_device(struct ublk_dev *dev, bool *added)
 		want |= UBLK_F_UPDATE_SIZE;
 	if (ctx->zero_copy)
 		want |= UBLK_F_SUPPORT_ZERO_COPY;
+	if (ctx->per_io_tasks > 1)
+		want |= UBLK_F_PER_IO_DAEMON;
 	if (ctx->auto_zc || ctx->auto_zc_fallback)
 		want |= UBLK_F_AUTO_BUF_REG;
 	if (dev->tgt == &zoned_tgt_ops && !ctx->zoned_no_flag)
@@ -1051,6 +1059,7 @@ static int run_daemon(struct dev_ctx *ctx, int notify_fd)
 	sigset_t set, old;
 	bool stopping = false, tgt_inited = false;
 	unsigned i, nr_started = 0, nr_exited = 0;
+	unsigned int nr_tasks = ctx->per_io_tasks > 1 ? ctx->per_io_tasks : 1;
 	int ret, status = 0;
 
 	dev = calloc(1, sizeof(*dev));
@@ -1141,7 +1150,7 @@ static int run_daemon(struct dev_ctx *ctx, int notify_fd)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
-	for (i = 0; i < dev->nr_queues; i++) {
+	for (i = 0; i < dev->nr_queues * nr_tasks; i++) {
 		struct ublk_queue *q;
 
 		q = calloc(1, sizeof(*q));
@@ -1153,7 +1162,9 @@ static int run_daemon(struct dev_ctx *ctx, int notify_fd)
 			break;
 		}
 		q->dev = dev;
-		q->q_id = i;
+		q->q_id = i / nr_tasks;
+		q->task_idx = i % nr_tasks;
+		q->nr_tasks = nr_tasks;
 		q->depth = dev->info.queue_depth;
 		dev->q[i] = q;
 		if (pthread_create(&q->thread, NULL, queue_thread, q)) {
@@ -1171,7 +1182,7 @@ static int run_daemon(struct dev_ctx *ctx, int notify_fd)
 		pthread_cond_wait(&ready_cond, &ready_lock);
 	ret = ready_err;
 	pthread_mutex_unlock(&ready_lock);
-	if (nr_started != dev->nr_queues) {
+	if (nr_started != dev->nr_queues * nr_tasks) {
 		ublk_err("could not start all queue threads\n");
 		ret = -ENOMEM;
 	}
@@ -1496,7 +1507,8 @@ static void usage(FILE *f)
 "      [-e 1] [--unprivileged] [-n id|-1] [--size bytes] [-b logical_bs]\n"
 "      [--physical_bs bytes] [--max_io_buf bytes] [--quiesce]\n"
 "      [--update-size-flag] [-z] [--auto_zc] [--auto_zc_fallback]\n"
-"      [--buffered] [--chunk bytes] [--foreground] [file...]\n"
+"      [--buffered] [--chunk bytes] [--per_io_tasks n] [--foreground]\n"
+"      [file...]\n"
 "        -u user copy, -g NEED_GET_DATA, -r 1 USER_RECOVERY,\n"
 "        -i 1 USER_RECOVERY_REISSUE, -e 1 USER_RECOVERY_FAIL_IO,\n"
 "        -z zero copy, --auto_zc AUTO_BUF_REG (--auto_zc_fallback: with\n"
@@ -1509,6 +1521,8 @@ static void usage(FILE *f)
 "        --size (default 256M), --zone_size MB (default 16, or with a\n"
 "        k/M/G suffix), --conv_zones N, --max_open N, --max_active N,\n"
 "        --max_zone_append bytes (default: the max I/O size)\n"
+"        --per_io_tasks n: PER_IO_DAEMON, n threads per queue (2..%d),\n"
+"        thread k serves the tags t with t %% n == k\n"
 "  del -n id | -a [--async]\n"
 "  list [-n id] [-v]\n"
 "  recover -n id [add options, default: those the device was added with]\n"
@@ -1517,7 +1531,7 @@ static void usage(FILE *f)
 "  quiesce -n id [--timeout ms]\n"
 "  stop -n id [--safe]\n"
 "  global: -v/--verbose (debug to stderr / the daemon log)\n",
-	KUBLK_MAX_FILES);
+	KUBLK_MAX_FILES, KUBLK_MAX_PER_IO_TASKS);
 }
 
 enum {
@@ -1527,7 +1541,7 @@ enum {
 	OPT_AUTO_ZC_FORCE_FB, OPT_ZC_LEAK_UNREG, OPT_ZONE_SIZE, OPT_CONV_ZONES,
 	OPT_MAX_OPEN,
 	OPT_MAX_ACTIVE, OPT_MAX_APPEND, OPT_ZONED_NO_FLAG, OPT_ZONED_NO_PARAMS,
-	OPT_ZONED_SKIP_PARAMS, OPT_ZONED_BAD_APPEND,
+	OPT_ZONED_SKIP_PARAMS, OPT_ZONED_BAD_APPEND, OPT_PER_IO_TASKS,
 };
 
 static const struct option long_opts[] = {
@@ -1558,6 +1572,7 @@ static const struct option long_opts[] = {
 	{ "safe",		no_argument,	   NULL, OPT_SAFE },
 	{ "timeout",		required_argument, NULL, OPT_TIMEOUT },
 	{ "async",		no_argument,	   NULL, OPT_ASYNC },
+	{ "per_io_tasks",	required_argument, NULL, OPT_PER_IO_TASKS },
 	{ "no_safe_stop",	no_argument,	   NULL, OPT_NO_SAFE_STOP },
 	{ "chunk",		required_argument, NULL, OPT_CHUNK },
 	{ "auto_zc_force_fallback", no_argument,   NULL, OPT_AUTO_ZC_FORCE_FB },
@@ -1692,6 +1707,12 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 				goto bad;
 			ctx->chunk_size = v;
 			break;
+		case OPT_PER_IO_TASKS:
+			if (parse_size(optarg, &v) || v < 1 ||
+			    v > KUBLK_MAX_PER_IO_TASKS)
+				goto bad;
+			ctx->per_io_tasks = v;
+			break;
 		case OPT_AUTO_ZC_FORCE_FB:
 			ctx->auto_zc = true;
 			ctx->auto_zc_fallback = true;
@@ -1790,6 +1811,11 @@ static int validate_add(struct dev_ctx *ctx)
 		ublk_err("add: number of queues %u out of range 1..%ld (nr_cpus)\n",
 			 ctx->nr_queues, ncpu < KUBLK_MAX_QUEUES ? ncpu :
 			 (long)KUBLK_MAX_QUEUES);
+		return -EINVAL;
+	}
+	if (ctx->per_io_tasks > ctx->depth) {
+		ublk_err("add: --per_io_tasks %u > queue depth %u\n",
+			 ctx->per_io_tasks, ctx->depth);
 		return -EINVAL;
 	}
 	if (ctx->depth < 1 || ctx->depth > UBLK_MAX_QUEUE_DEPTH) {

@@ -132,6 +132,7 @@
 
 /* --- limits and defaults of this server --- */
 #define KUBLK_MAX_QUEUES	32
+#define KUBLK_MAX_PER_IO_TASKS	4
 #define KUBLK_MAX_FILES		8
 #define KUBLK_DEF_DEPTH		128
 #define KUBLK_DEF_QUEUES	1
@@ -218,6 +219,11 @@ struct dev_ctx {
 	bool zoned_no_params;
 	bool zoned_skip_params;		/* no SET_PARAMS at all */
 	bool zoned_bad_append;		/* append LBA outside the zone */
+	/*
+	 * UBLK_F_PER_IO_DAEMON: threads per queue, thread k fetches and
+	 * serves the tags t with t % per_io_tasks == k (0, 1: one thread)
+	 */
+	unsigned int per_io_tasks;
 	int nr_files;
 	char files[KUBLK_MAX_FILES][4096];
 };
@@ -245,6 +251,8 @@ struct ublk_io {
 struct ublk_queue {
 	struct ublk_dev *dev;
 	int q_id;
+	unsigned int task_idx;		/* --per_io_tasks: this thread's share */
+	unsigned int nr_tasks;		/* threads serving this queue (>= 1) */
 	int depth;
 	const struct ublksrv_io_desc *iods;
 	size_t iods_len;
@@ -299,7 +307,7 @@ struct ublk_dev {
 	int tgt_sqes_per_io;		/* 0: tgt->sqes_per_io */
 	unsigned long long dev_size;
 	unsigned nr_queues;
-	struct ublk_queue *q[KUBLK_MAX_QUEUES];
+	struct ublk_queue *q[KUBLK_MAX_QUEUES * KUBLK_MAX_PER_IO_TASKS];
 	char cdev_path[KUBLK_PATH_MAX];
 	int wake_fd[2];			/* queue threads and signals poke main */
 };
@@ -328,6 +336,12 @@ static inline __u64 ublk_user_copy_off(int q_id, int tag)
 {
 	return UBLKSRV_IO_BUF_OFFSET + ((__u64)q_id << UBLK_QID_OFF) +
 		((__u64)tag << UBLK_TAG_OFF);
+}
+
+/* --per_io_tasks: is @tag fetched and served by @q's thread? */
+static inline bool ublk_queue_owns_tag(const struct ublk_queue *q, int tag)
+{
+	return (unsigned int)tag % q->nr_tasks == q->task_idx;
 }
 
 static inline const struct ublksrv_io_desc *ublk_get_iod(const struct ublk_queue *q, int tag)
