@@ -29,13 +29,15 @@ envs="SOAK_SECONDS=$secs"
 for v in SOAK_PERIOD SOAK_DEVS SOAK_FS_MB SOAK_FIO_MB; do
 	[ -n "${!v:-}" ] && envs+=" $v=${!v}"
 done
-# the test's own budget: the disruptions, then setup and the final checks
-tmo=$((secs + 600))
+# Budgets against hangs only: a disruption step can take minutes on a
+# loaded host (TCG, debug kernel), and so can setup, the final checks and
+# the boot itself.
+tmo=$((2 * secs + 1200))
 plan=$top/results/plan-soak
 printf 'soak\t%s\tcd %s && KUBLK=%s UBLK_BUILD=%s %s bash ./ublk_soak.sh\n' \
 	"$tmo" "$stdir" "$build/selftests/kublk" "$build/selftests" "$envs" > "$plan"
 echo "# soak: ${secs}s of disruptions on the $flavour kernel, log in ${out#"$top"/}/logs/soak.log"
-"$top/vm/run-vm.sh" -k "$flavour" -t $((tmo + 300)) -o "$out" "$plan"
+"$top/vm/run-vm.sh" -k "$flavour" -t $((tmo + 900)) -o "$out" "$plan"
 rc=$?
 echo "# soak figures:"
 grep '^soak: ' "$out/logs/soak.log" 2>/dev/null | sed 's/^/#   /' ||

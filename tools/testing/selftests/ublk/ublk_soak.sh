@@ -26,9 +26,9 @@
 #
 # Environment: SOAK_SECONDS (default 20) disruption time, SOAK_MIN_STEPS
 # (default 8) disruptions at least, SOAK_PERIOD (default 2) seconds between
-# disruptions, SOAK_DEVS (default "zc autozc"), SOAK_FS_MB (default 128) fs
-# size, SOAK_FIO_MB (default 16) fio file size, SOAK_TREE_SLOTS (default
-# 128) files in the tree (up to 512k each).
+# disruptions, SOAK_DEVS (default "zc autozc"), SOAK_FS_MB (default 64) fs
+# size, SOAK_FIO_MB (default 8) fio file size, SOAK_TREE_SLOTS (default
+# 64) files in the tree (up to 512k each).
 # The disruptions go round the devices; each device in turn gets kill,
 # quiesce, resize, kill, ...
 # Prints one line "soak: ..." with the figures; exit 0 pass, 4 skip, else
@@ -40,9 +40,9 @@
 : "${SOAK_SECONDS:=20}"
 : "${SOAK_PERIOD:=2}"
 : "${SOAK_DEVS:=zc autozc}"
-: "${SOAK_FS_MB:=128}"
-: "${SOAK_FIO_MB:=16}"
-: "${SOAK_TREE_SLOTS:=128}"
+: "${SOAK_FS_MB:=64}"
+: "${SOAK_FIO_MB:=8}"
+: "${SOAK_TREE_SLOTS:=64}"
 : "${SOAK_MIN_STEPS:=8}"
 
 _prep_test
