@@ -25,7 +25,7 @@
 # no I/O error in the kernel log (REISSUE promises none), the sizes as set.
 #
 # Environment: SOAK_SECONDS (default 20) disruption time, SOAK_MIN_STEPS
-# (default 8) disruptions at least, SOAK_PERIOD (default 2) seconds between
+# (default 4: one cycle) disruptions at least, SOAK_PERIOD (default 2) seconds between
 # disruptions, SOAK_DEVS (default "zc autozc"), SOAK_FS_MB (default 64) fs
 # size, SOAK_FIO_MB (default 8) fio file size, SOAK_TREE_SLOTS (default
 # 64) files in the tree (up to 512k each).
@@ -43,7 +43,7 @@
 : "${SOAK_FS_MB:=64}"
 : "${SOAK_FIO_MB:=8}"
 : "${SOAK_TREE_SLOTS:=64}"
-: "${SOAK_MIN_STEPS:=8}"
+: "${SOAK_MIN_STEPS:=4}"
 
 _prep_test
 _need_cmd fio mkfs.ext4 fsck.ext4 sha256sum blockdev
