@@ -10,6 +10,7 @@
 #   make series   the patch series against 6.12 with a cover letter
 #   make bisect   build the kernel after every patch of the series
 #   make bench    performance report: ours vs null_blk, loop, base 6.12
+#   make soak     SECONDS=N kill/recover/quiesce/resize soak with ext4 + verify
 #   make clean    remove build/ and results/ (ccache is kept)
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -23,12 +24,12 @@ PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	iproute2 coreutils rsync gnuplot-nox python3-sphinx
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
-	bench clean deps help lint series bisect
+	bench clean deps help lint series bisect soak
 
 all: help
 
 help:
-	@sed -n '3,14p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,15p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(TOP)/vm/deps.sh $(PKGS)
@@ -78,6 +79,14 @@ bisect: series kernel-min
 bench: selftests-min
 	@$(TOP)/vm/build-base-kernel.sh
 	@$(TOP)/vm/bench.sh
+
+# Soak (vm/soak.sh): SECONDS of server kills and recoveries, quiesce and
+# resize under a verified ext4 workload, on the debug kernel (FLAVOUR=min
+# for the minimal one).
+SECONDS ?= 300
+FLAVOUR ?= debug
+soak: selftests-$(FLAVOUR)
+	@FLAVOUR=$(FLAVOUR) $(TOP)/vm/soak.sh $(SECONDS)
 
 clean:
 	rm -rf $(BUILD) $(TOP)/results
