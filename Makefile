@@ -9,6 +9,7 @@
 #   make lint     checkpatch --strict, W=1 and sparse on our work
 #   make series   the patch series against 6.12 with a cover letter
 #   make bench    performance report: ours vs null_blk, loop, base 6.12
+#   make fuzz     SECONDS=N [SEED=S]: a long ublk_fuzz run on the debug kernel
 #   make clean    remove build/ and results/ (ccache is kept)
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -22,12 +23,12 @@ PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	iproute2 coreutils rsync gnuplot-nox
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
-	bench clean deps help lint series
+	bench clean deps help lint series fuzz
 
 all: help
 
 help:
-	@sed -n '3,13p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(TOP)/vm/deps.sh $(PKGS)
@@ -73,6 +74,13 @@ series: prepare
 bench: selftests-min
 	@$(TOP)/vm/build-base-kernel.sh
 	@$(TOP)/vm/bench.sh
+
+# A long random fuzz run (tools/testing/selftests/ublk/ublk_fuzz.c) on the
+# debug kernel; prints the seed, which SEED=S replays. Results in
+# results/fuzz/.
+SECONDS ?= 600
+fuzz: selftests-debug
+	@FUZZ_SECONDS=$(SECONDS) FUZZ_SEED=$(SEED) $(TOP)/vm/fuzz.sh
 
 clean:
 	rm -rf $(BUILD) $(TOP)/results
