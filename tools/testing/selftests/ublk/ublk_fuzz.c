@@ -800,6 +800,14 @@ static int dev_open(struct fdev *d)
 				  q * CMD_STRIDE);
 		if (d->iods[q] == MAP_FAILED)
 			d->iods[q] = NULL;
+		/*
+		 * A child must not inherit the mapping: it would hold
+		 * /dev/ublkcN open, so that a request this server abandons is
+		 * never aborted, while the child may wait for it in O_DIRECT
+		 * I/O (an unkillable cycle of the fuzzer's own making).
+		 */
+		else
+			madvise(d->iods[q], d->iods_len, MADV_DONTFORK);
 	}
 	return 0;
 }
