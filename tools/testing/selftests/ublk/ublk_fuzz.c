@@ -177,8 +177,11 @@ static void add_kid(pid_t pid)
 			kids[i] = pid;
 			return;
 		}
-	kill(pid, SIGKILL);	/* no room to track it: do not keep it */
-	waitpid(pid, NULL, 0);
+	/*
+	 * No room to track it: do not keep it. Not waited for here, it may
+	 * be in I/O that only this process can complete; init reaps it.
+	 */
+	kill(pid, SIGKILL);
 }
 
 /*
