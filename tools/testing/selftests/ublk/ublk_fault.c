@@ -397,9 +397,13 @@ static void srv_fetch(struct srv *s, unsigned int op, unsigned int tag,
 {
 	struct io_uring_sqe *sqe = get_sqe(s);
 
-	prep_io(sqe, s->cdev, op, tag, res, fetch_addr(s, tag, fallback));
-	if (s->flags & UBLK_F_AUTO_BUF_REG)
+	/* auto registration: the index in sqe->addr, no buffer address */
+	if (s->flags & UBLK_F_AUTO_BUF_REG) {
+		prep_io(sqe, s->cdev, op, tag, res, 0);
 		sqe->addr = fetch_addr(s, tag, fallback);
+	} else {
+		prep_io(sqe, s->cdev, op, tag, res, fetch_addr(s, tag, fallback));
+	}
 	sqe->user_data = 0x100 + tag;
 	s->owned[tag] = PENDING;
 	io_uring_submit(&s->ring);

@@ -890,14 +890,18 @@ static void io_cmd(struct fdev *d, unsigned int cmd_op, unsigned int q,
 		.q_id = q, .tag = t, .result = result, .addr = addr,
 	};
 	struct io_uring_sqe *sqe;
+	bool autoreg = d->flags & UBLK_F_AUTO_BUF_REG && fetch;
 
 	if (!d->ring_up)
 		return;
 	sqe = dev_sqe(d);
 	if (!sqe)
 		return;
+	/* auto registration: the index goes in sqe->addr, not in the cmd */
+	if (autoreg && pct(95))
+		c.addr = 0;
 	prep_io(sqe, d->cdev, cmd_op, &c);
-	if (d->flags & UBLK_F_AUTO_BUF_REG && fetch)
+	if (autoreg)
 		sqe->addr = addr;
 	sqe->user_data = UD_MAKE(fetch ? UD_FETCH : UD_OTHER, q, t);
 	if (fetch && q < MAX_Q && t < MAX_DEPTH)
