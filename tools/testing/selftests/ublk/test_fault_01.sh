@@ -13,6 +13,9 @@
 # report (warn_alloc) would count as a kernel report. Page allocations
 # (fail_page_alloc) are not injected for the same reason: the allocator
 # prints a stack dump for every failed page allocation.
+#
+# make check samples nth = 1, 2, 3, 4, 6, 9, 13, 19 per command; for the
+# whole sweep set UBLK_FAULT_MAX=200 UBLK_FAULT_DENSE=8 (a few minutes).
 . "$(dirname "$0")/test_common.sh"
 _prep_test
 
@@ -73,8 +76,8 @@ _on_exit 'for c in /sys/class/ublk-char/ublkc*; do
 fails=0
 for ph in add params start fetch regbuf autoreg autoreg_fb; do
 	out=$UBLK_TEST_DIR/fault.$ph.out
-	timeout 300 "$UBLK_FAULT" "$ph" "${UBLK_FAULT_MAX:-200}" \
-		"${UBLK_FAULT_DENSE:-8}" 2>&1 | tee "$out"
+	timeout 300 "$UBLK_FAULT" "$ph" "${UBLK_FAULT_MAX:-24}" \
+		"${UBLK_FAULT_DENSE:-3}" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	_log "$ph: $(tail -n 1 "$out") (rc $rc)"
 	case $rc in
