@@ -14,7 +14,7 @@
 # (fail_page_alloc) are not injected for the same reason: the allocator
 # prints a stack dump for every failed page allocation.
 #
-# make check samples nth = 1, 2, 3, 4, 6, 9, 13, 19 per command; for the
+# make check samples nth = 1, 2, 3, 4, 6 per command; for the
 # whole sweep set UBLK_FAULT_MAX=200 UBLK_FAULT_DENSE=8 (a few minutes).
 . "$(dirname "$0")/test_common.sh"
 _prep_test
@@ -76,7 +76,7 @@ _on_exit 'for c in /sys/class/ublk-char/ublkc*; do
 fails=0
 for ph in add params start fetch regbuf autoreg autoreg_fb; do
 	out=$UBLK_TEST_DIR/fault.$ph.out
-	timeout 300 "$UBLK_FAULT" "$ph" "${UBLK_FAULT_MAX:-24}" \
+	timeout 300 "$UBLK_FAULT" "$ph" "${UBLK_FAULT_MAX:-6}" \
 		"${UBLK_FAULT_DENSE:-3}" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
 	_log "$ph: $(tail -n 1 "$out") (rc $rc)"
