@@ -11,6 +11,7 @@
 #   make bisect   build the kernel after every patch of the series
 #   make bench    performance report: ours vs null_blk, loop, base 6.12
 #   make soak     SECONDS=N kill/recover/quiesce/resize soak with ext4 + verify
+#   make fuzz     SECONDS=N [SEED=S]: a long ublk_fuzz run on the debug kernel
 #   make clean    remove build/ and results/ (ccache is kept)
 
 TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
@@ -24,12 +25,12 @@ PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	iproute2 coreutils rsync gnuplot-nox python3-sphinx
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
-	bench clean deps help lint series bisect soak
+	bench clean deps help lint series bisect soak fuzz
 
 all: help
 
 help:
-	@sed -n '3,15p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,16p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(TOP)/vm/deps.sh $(PKGS)
@@ -83,10 +84,14 @@ bench: selftests-min
 # Soak (vm/soak.sh): SECONDS of server kills and recoveries, quiesce and
 # resize under a verified ext4 workload, on the debug kernel (FLAVOUR=min
 # for the minimal one).
-SECONDS ?= 300
 FLAVOUR ?= debug
 soak: selftests-$(FLAVOUR)
-	@FLAVOUR=$(FLAVOUR) $(TOP)/vm/soak.sh $(SECONDS)
+	@FLAVOUR=$(FLAVOUR) $(TOP)/vm/soak.sh $(or $(SECONDS),300)
+# A long random fuzz run (tools/testing/selftests/ublk/ublk_fuzz.c) on the
+# debug kernel; prints the seed, which SEED=S replays. Results in
+# results/fuzz/.
+fuzz: selftests-debug
+	@FUZZ_SECONDS=$(or $(SECONDS),600) FUZZ_SEED=$(SEED) $(TOP)/vm/fuzz.sh
 
 clean:
 	rm -rf $(BUILD) $(TOP)/results
