@@ -11,7 +11,7 @@
 _prep_test
 
 [ -x "$UBLK_FUZZ" ] || _fail "ublk_fuzz not found at $UBLK_FUZZ"
-: "${UBLK_FUZZ_SEEDS:=1 7 20251122}"
+: "${UBLK_FUZZ_SEEDS:=1 7}"
 : "${UBLK_FUZZ_ITERS:=150}"
 ids_before=" $(ls /sys/class/ublk-char 2>/dev/null | tr '\n' ' ') "
 _on_exit 'for c in /sys/class/ublk-char/ublkc*; do
