@@ -512,3 +512,19 @@ _start_qemu_nbd() {
 	_nbd_wait_port || _fail "qemu-nbd not listening on $NBD_PORT"
 	_log "qemu-nbd $* $file on port $NBD_PORT, pid $NBD_SRV_PID"
 }
+
+# _start_fake_nbd MODE: nbd_fake_server.py on NBD_PORT (see there)
+_start_fake_nbd() {
+	local py=python3 out=$UBLK_TEST_DIR/fake.$NBD_PORT.out i
+	[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+	_need_cmd "$py"
+	"$py" "$UBLK_SCRIPT_DIR/nbd_fake_server.py" "$NBD_PORT" "$1" >"$out" 2>&1 &
+	NBD_SRV_PID=$!
+	_UBLK_PIDS+=("$NBD_SRV_PID")
+	for ((i = 0; i < 100; i++)); do
+		grep -q ready "$out" && return 0
+		sleep 0.1
+	done
+	cat "$out"
+	_fail "fake NBD server ($1) did not start"
+}
