@@ -45,6 +45,10 @@
 #include <netinet/tcp.h>
 #include "kublk.h"
 
+#ifndef __packed
+#define __packed __attribute__((packed))
+#endif
+
 /* handshake (NBD protocol, newstyle) */
 #define NBDP_INIT_MAGIC		0x4e42444d41474943ULL	/* "NBDMAGIC" */
 #define NBDP_OPTS_MAGIC		0x49484156454f5054ULL	/* "IHAVEOPT" */
@@ -102,17 +106,17 @@ struct nbd_req_hdr {
 	__be64 handle;
 	__be64 from;
 	__be32 len;
-} __attribute__((packed));
+} __packed;
 
 struct nbd_reply_hdr {
 	__be32 magic;
 	__be32 error;
 	__be64 handle;
-} __attribute__((packed));
+} __packed;
 
 struct nbd_tag {
 	struct nbd_req_hdr hdr;
-	unsigned len;		/* payload bytes (WRITE sent, READ received) */
+	unsigned int len;		/* payload bytes (WRITE sent, READ received) */
 	int res;		/* final result once replied */
 	int inflight;		/* SQEs using this tag: send, payload recv, reg */
 	bool active;		/* the request is with the target */
@@ -128,7 +132,7 @@ struct nbd_seg {
 	unsigned short tag;
 	bool data;		/* payload, else the request header */
 	bool last;		/* the tag's last segment */
-	unsigned len, done;
+	unsigned int len, done;
 	int res;		/* last CQE result */
 };
 
@@ -147,14 +151,14 @@ struct nbd_conn {
 	/* receive */
 	bool rx_inflight;
 	int rx_tag;		/* payload of this tag, -1: reply header */
-	unsigned rx_done;
+	unsigned int rx_done;
 	struct nbd_reply_hdr rx_hdr;
 };
 
 struct nbd_export {
 	unsigned long long size;
-	unsigned tflags;
-	unsigned min_bs, pref_bs, max_bs;
+	unsigned int tflags;
+	unsigned int min_bs, pref_bs, max_bs;
 };
 
 struct nbd_dev {
@@ -238,7 +242,7 @@ static int nbd_connect(const char *host, const char *port)
 	return fd;
 }
 
-static const char *nbd_rep_err_name(unsigned type)
+static const char *nbd_rep_err_name(unsigned int type)
 {
 	switch (type & ~NBDP_REP_ERR) {
 	case 1: return "unsupported option";
@@ -254,13 +258,13 @@ static const char *nbd_rep_err_name(unsigned type)
 	return "unknown error";
 }
 
-static int nbd_send_opt(int fd, unsigned opt, const void *data, unsigned len)
+static int nbd_send_opt(int fd, unsigned int opt, const void *data, unsigned int len)
 {
 	struct {
 		__be64 magic;
 		__be32 opt;
 		__be32 len;
-	} __attribute__((packed)) h = {
+	} __packed h = {
 		htobe64(NBDP_OPTS_MAGIC), htobe32(opt), htobe32(len),
 	};
 	int ret = nbd_xfer(fd, &h, sizeof(h), true);
@@ -331,8 +335,8 @@ static int nbd_opt_go(int fd, const char *name, bool no_zeroes,
 			__be32 opt;
 			__be32 type;
 			__be32 len;
-		} __attribute__((packed)) r;
-		unsigned type, len;
+		} __packed r;
+		unsigned int type, len;
 		__be64 v64;
 
 		ret = nbd_xfer(fd, &r, sizeof(r), false);
@@ -417,8 +421,8 @@ static int nbd_handshake(int fd, const char *name, struct nbd_export *exp)
 		__be64 magic;
 		__be64 opts_magic;
 		__be16 flags;
-	} __attribute__((packed)) g;
-	unsigned flags;
+	} __packed g;
+	unsigned int flags;
 	__be32 cflags;
 	int ret;
 
@@ -475,7 +479,7 @@ static void nbd_free(struct nbd_dev *nd)
 	free(nd);
 }
 
-static bool nbd_pow2(unsigned v)
+static bool nbd_pow2(unsigned int v)
 {
 	return v && !(v & (v - 1));
 }
@@ -485,10 +489,10 @@ static int nbd_init(struct ublk_dev *dev)
 	struct dev_ctx *ctx = dev->ctx;
 	struct ublk_params *p = &dev->params;
 	const char *port = ctx->nbd_port[0] ? ctx->nbd_port : NBD_DEF_PORT;
-	unsigned depth = dev->info.queue_depth;
+	unsigned int depth = dev->info.queue_depth;
 	unsigned long long size;
 	struct nbd_dev *nd;
-	unsigned lbs;
+	unsigned int lbs;
 	int i, ret;
 
 	if (!ctx->nbd_host[0]) {
@@ -640,7 +644,7 @@ static __u64 nbd_handle(const struct ublk_queue *q, int tag)
 	return (NBD_HANDLE_MAGIC << 32) | ((__u64)q->q_id << 16) | tag;
 }
 
-static int nbd_errno(unsigned err)
+static int nbd_errno(unsigned int err)
 {
 	switch (err) {
 	case 1: return -EPERM;
@@ -683,7 +687,7 @@ static void nbd_try_finish(struct ublk_queue *q, struct nbd_conn *c, int tag)
 }
 
 static struct io_uring_sqe *nbd_sqe(struct ublk_queue *q, int tag,
-				    unsigned opcode, unsigned kind, unsigned idx)
+				    unsigned int opcode, unsigned int kind, unsigned int idx)
 {
 	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
 
@@ -900,9 +904,9 @@ static int nbd_queue_io(struct ublk_queue *q, int tag)
 	struct nbd_dev *nd = q->dev->tgt_data;
 	struct nbd_conn *c = nbd_conn(q);
 	struct nbd_tag *t = &c->tags[tag];
-	unsigned op = ublksrv_get_op(iod);
-	unsigned tf = nd->exp.tflags;
-	unsigned type, flags = 0, len = iod->nr_sectors << 9;
+	unsigned int op = ublksrv_get_op(iod);
+	unsigned int tf = nd->exp.tflags;
+	unsigned int type, flags = 0, len = iod->nr_sectors << 9;
 	__u64 from = iod->start_sector << 9;
 
 	if (c->dead || c->closing)
@@ -915,8 +919,11 @@ static int nbd_queue_io(struct ublk_queue *q, int tag)
 		type = NBDP_CMD_WRITE;
 		break;
 	case UBLK_IO_OP_FLUSH:
-		if (!(tf & NBDP_TF_SEND_FLUSH))
-			return 0;	/* no cache to flush */
+		if (!(tf & NBDP_TF_SEND_FLUSH)) {
+			/* the server has no cache to flush */
+			ublk_complete_io(q, tag, 0);
+			return 0;
+		}
 		type = NBDP_CMD_FLUSH;
 		len = 0;
 		from = 0;
@@ -973,7 +980,7 @@ static int nbd_queue_io(struct ublk_queue *q, int tag)
 static void nbd_rx_done(struct ublk_queue *q, struct nbd_conn *c, int res)
 {
 	struct nbd_tag *t;
-	unsigned err;
+	unsigned int err;
 	__u64 handle;
 	int tag;
 
@@ -1053,7 +1060,7 @@ static void nbd_io_done(struct ublk_queue *q, int tag,
 {
 	struct nbd_conn *c = nbd_conn(q);
 	struct nbd_tag *t = &c->tags[tag];
-	unsigned kind = user_data_to_tgt_data(cqe->user_data);
+	unsigned int kind = user_data_to_tgt_data(cqe->user_data);
 	int res = cqe->res;
 
 	switch (kind) {

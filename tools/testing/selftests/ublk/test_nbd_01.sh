@@ -10,14 +10,14 @@ _prep_test
 
 _need_cmd fio nbdkit
 _nbd_port
-_start_nbdkit memory 32M
+_start_nbdkit memory 8M
 
 _add_dev -t nbd --host 127.0.0.1 --port "$NBD_PORT" -d 32 ||
 	_fail "add -t nbd (copy) failed"
 id=$UBLK_DEV_ID
-[ "$(_dev_size "$id")" = $((32 << 20)) ] || _fail "size $(_dev_size "$id")"
-_fio_verify_check "/dev/ublkb$id" 8M
-sum=$(_sum_mb "/dev/ublkb$id" 32)
+[ "$(_dev_size "$id")" = $((8 << 20)) ] || _fail "size $(_dev_size "$id")"
+_fio_verify_check "/dev/ublkb$id" 2M --bsrange=4k-64k
+sum=$(_sum_mb "/dev/ublkb$id" 8)
 _del_dev "$id" || _fail "del (copy) failed"
 _check_dev_gone "$id" || _fail "nodes left after del"
 kill -0 "$NBD_SRV_PID" || _fail "nbdkit died"
@@ -25,8 +25,8 @@ kill -0 "$NBD_SRV_PID" || _fail "nbdkit died"
 _add_dev -t nbd --host 127.0.0.1 --port "$NBD_PORT" -u -q 2 ||
 	_fail "add -t nbd -u failed"
 id=$UBLK_DEV_ID
-[ "$(_sum_mb "/dev/ublkb$id" 32)" = "$sum" ] ||
+[ "$(_sum_mb "/dev/ublkb$id" 8)" = "$sum" ] ||
 	_fail "user copy reads back other data than copy mode wrote"
-_fio_verify_check "/dev/ublkb$id" 8M --offset=16M
+_fio_verify_check "/dev/ublkb$id" 2M --offset=4M --bsrange=4k-64k
 _del_dev "$id" || _fail "del (user copy) failed"
 _pass
