@@ -9,7 +9,7 @@
 _prep_test
 
 _need_cmd fio qemu-nbd qemu-img blkdiscard
-qemu-img create -q -f qcow2 "$UBLK_TEST_DIR/disk.qcow2" 32M ||
+qemu-img create -q -f qcow2 "$UBLK_TEST_DIR/disk.qcow2" 16M ||
 	_fail "qemu-img create failed"
 _nbd_port
 _start_qemu_nbd "$UBLK_TEST_DIR/disk.qcow2" -f qcow2 -x disk --discard=unmap
@@ -29,14 +29,14 @@ _add_dev -t nbd --host 127.0.0.1 --port "$NBD_PORT" --export disk "${mode[@]}" |
 	_fail "add -t nbd (qemu-nbd) failed"
 id=$UBLK_DEV_ID
 dev=/dev/ublkb$id
-[ "$(_dev_size "$id")" = $((32 << 20)) ] || _fail "size $(_dev_size "$id")"
-_fio_verify_check "$dev" 8M
-head -c 1M /dev/urandom | dd of="$dev" bs=1M seek=20 oflag=direct 2>/dev/null ||
+[ "$(_dev_size "$id")" = $((16 << 20)) ] || _fail "size $(_dev_size "$id")"
+_fio_verify_check "$dev" 2M --bsrange=4k-64k
+head -c 1M /dev/urandom | dd of="$dev" bs=1M seek=10 oflag=direct 2>/dev/null ||
 	_fail "write failed"
-blkdiscard -o $((20 << 20)) -l $((512 << 10)) "$dev" || _fail "blkdiscard failed"
-blkdiscard -z -o $((20 << 20 | 512 << 10)) -l $((512 << 10)) "$dev" ||
+blkdiscard -o $((10 << 20)) -l $((512 << 10)) "$dev" || _fail "blkdiscard failed"
+blkdiscard -z -o $((10 << 20 | 512 << 10)) -l $((512 << 10)) "$dev" ||
 	_fail "blkdiscard -z failed"
-[ "$(dd if="$dev" bs=1M skip=20 count=1 iflag=direct 2>/dev/null |
+[ "$(dd if="$dev" bs=1M skip=10 count=1 iflag=direct 2>/dev/null |
 	tr -d '\0' | wc -c)" = 0 ] ||
 	_fail "discarded / zeroed range does not read back as zeroes"
 _del_dev "$id" || _fail "del failed"

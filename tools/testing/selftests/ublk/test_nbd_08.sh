@@ -14,19 +14,19 @@ _need_cmd fio nbdkit cmp
 _need_feature USER_RECOVERY
 mode=()
 _have_feature SUPPORT_ZERO_COPY && mode=(-z)
-_create_file "$UBLK_TEST_DIR/export.img" 16
+_create_file "$UBLK_TEST_DIR/export.img" 4
 _nbd_port
 _start_nbdkit file file="$UBLK_TEST_DIR/export.img"
 _add_dev -t nbd --host 127.0.0.1 --port "$NBD_PORT" -r 1 -i 1 "${mode[@]}" ||
 	_fail "add -t nbd -r 1 -i 1 failed"
 id=$UBLK_DEV_ID
 dev=/dev/ublkb$id
-head -c $((8 << 20)) /dev/urandom >"$UBLK_TEST_DIR/pattern"
+head -c $((2 << 20)) /dev/urandom >"$UBLK_TEST_DIR/pattern"
 dd if="$UBLK_TEST_DIR/pattern" of="$dev" bs=1M oflag=direct 2>/dev/null ||
 	_fail "pattern write failed"
 
 _bg fio --name=bg --filename="$dev" --ioengine=io_uring --direct=1 \
-	--rw=randread --bs=4k --iodepth=8 --size=8M --runtime=8 --time_based \
+	--rw=randread --bs=4k --iodepth=4 --size=2M --runtime=8 --time_based \
 	--output="$UBLK_TEST_DIR/fio.bg.out"
 fio_pid=$BG_PID
 sleep 2
@@ -44,7 +44,7 @@ wait "$fio_pid" || {
 	cat "$UBLK_TEST_DIR/fio.bg.out"
 	_fail "reads failed across the server restart"
 }
-cmp -n $((8 << 20)) "$dev" "$UBLK_TEST_DIR/pattern" ||
+cmp -n $((2 << 20)) "$dev" "$UBLK_TEST_DIR/pattern" ||
 	_fail "data differs after recovery"
 _del_dev "$id" || _fail "del failed"
 _pass
