@@ -22,7 +22,8 @@ export BUILD
 PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	cpio kmod ccache qemu-system-x86 fio e2fsprogs busybox-static \
 	liburing-dev liburing2 sparse python3 xz-utils git procps util-linux \
-	iproute2 coreutils rsync gnuplot-nox python3-sphinx
+	iproute2 coreutils rsync gnuplot-nox python3-sphinx nbdkit qemu-utils \
+	nbd-client
 
 .PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
 	bench clean deps help lint series bisect soak fuzz

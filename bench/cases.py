@@ -35,7 +35,9 @@ def W(rw, bs, qd, jobs=1, name=None):
                     "iops" if bs == "4k" else "mib_s")
 
 
-Group = namedtuple("Group", "name ref ublk_target size workloads")
+# modes: the ublk copy modes measured (names of MODES), None = all
+Group = namedtuple("Group", "name ref ublk_target size workloads modes",
+                   defaults=(None,))
 GROUPS = [
     # null: /dev/nullb0 (built in; irqmode=0, 2 submit queues, set on the
     # kernel command line by vm/bench.sh) vs `kublk add -t null`.
@@ -58,14 +60,24 @@ GROUPS = [
         W("read", "512k", 16),
         W("write", "512k", 16),
     ]),
+    # nbd: the kernel's NBD client (nbd-client, one connection) vs
+    # `kublk add -t nbd` in zero copy (one queue, one connection), both on
+    # the same nbdkit memory export on 127.0.0.1 (NBD_PORT).
+    Group("nbd", "kernel_nbd", "nbd", "256M", [
+        W("randread", "4k", 64),
+        W("read", "512k", 16),
+    ], modes=["zc"]),
 ]
 GROUP_BY_NAME = {g.name: g for g in GROUPS}
 DEPTH = 128                    # ublk queue depth (kublk -d), null_blk too
+NBD_PORT = 10809               # nbdkit of the nbd group, in the guest
+NBD_EXPORT_SIZE = "256M"
 
 
 def targets(group):
     """Target names of a group: the reference, then ublk in each mode."""
-    return [group.ref] + ["ublk_" + m.name for m in MODES]
+    return [group.ref] + ["ublk_" + m.name for m in MODES
+                          if group.modes is None or m.name in group.modes]
 
 
 def mode_of(target):
@@ -120,5 +132,14 @@ RATIOS = [
            for w in ("randread-4k-qd64", "randwrite-4k-qd64")],
           None, "ublk loop zero copy / kernel loop (dio), 4K random read+write "
           "(geo. mean)"),
+    Ratio("ublk_nbd_zc_vs_kernel_nbd_512k",
+          [(("ours", "nbd", "seqread-512k-qd16", "ublk_zc"),
+            ("ours", "nbd", "seqread-512k-qd16", "kernel_nbd"))],
+          1.2, "ublk nbd zero copy / kernel NBD client, same nbdkit memory "
+          "export, 512K seq read QD16, 1 connection"),
+    Ratio("ublk_nbd_zc_vs_kernel_nbd_4k",
+          [(("ours", "nbd", RR4K, "ublk_zc"), ("ours", "nbd", RR4K, "kernel_nbd"))],
+          None, "ublk nbd zero copy / kernel NBD client, same nbdkit memory "
+          "export, 4K randread QD64, 1 connection"),
 ]
 BEST_ORDER = ["ublk_auto_zc", "ublk_zc", "ublk_user", "ublk_copy"]

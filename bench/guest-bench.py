@@ -56,6 +56,8 @@ class Bench:
         self.devs = {}          # (group, target, queues) -> block device
         self.ublk_ids = []
         self.loops = []
+        self.nbds = []          # kernel NBD devices connected
+        self.nbdkit_pid = None
         self.failures = 0
 
     def emit(self, rec):
@@ -88,6 +90,28 @@ class Bench:
             "max_sectors_kb": read("/sys/block/%s/queue/max_sectors_kb" % name),
             "logical_block_size": read("/sys/block/%s/queue/logical_block_size" % name),
         }
+
+    def start_nbdkit(self):
+        """The nbd group's server: nbdkit memory export on 127.0.0.1."""
+        if self.nbdkit_pid:
+            return
+        os.makedirs(WORK, exist_ok=True)
+        pidf = WORK + "/nbdkit.pid"
+        sh(["nbdkit", "-P", pidf, "-i", "127.0.0.1", "-p", str(C.NBD_PORT),
+            "memory", C.NBD_EXPORT_SIZE])
+        self.nbdkit_pid = int(read(pidf))
+
+    def add_kernel_nbd(self):
+        for i in range(16):
+            dev = "/dev/nbd%d" % i
+            if not os.path.exists(dev) or \
+                    read("/sys/block/nbd%d/pid" % i):
+                continue
+            sh(["nbd-client", "127.0.0.1", str(C.NBD_PORT), dev])
+            self.nbds.append(dev)
+            return dev, {"client": "nbd-client, 1 connection",
+                         "server": "nbdkit memory %s" % C.NBD_EXPORT_SIZE}
+        raise RuntimeError("no free /dev/nbdN")
 
     def add_ublk(self, tgt, mode, queues, files=()):
         cmd = [KUBLK, "add", "-t", tgt, "-q", str(queues), "-d", str(C.DEPTH),
@@ -142,8 +166,15 @@ class Bench:
                     self.loops.append(dev)
                     name = os.path.basename(dev)
                     info["dio"] = read("/sys/block/%s/loop/dio" % name)
+                elif t == "kernel_nbd":
+                    self.start_nbdkit()
+                    dev, info = self.add_kernel_nbd()
                 else:
                     files = [LOOP_IMG] if g.ublk_target == "loop" else []
+                    if g.ublk_target == "nbd":
+                        self.start_nbdkit()
+                        files = ["--host", "127.0.0.1",
+                                 "--port", str(C.NBD_PORT)]
                     dev, info = self.add_ublk(g.ublk_target, mode, q, files)
                 info.update(self.tune(dev))
                 self.devs[(gname, t, q)] = dev
@@ -159,6 +190,14 @@ class Bench:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for d in self.loops:
             subprocess.run(["losetup", "-d", d], timeout=60)
+        for d in self.nbds:
+            subprocess.run(["nbd-client", "-d", d], timeout=60,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.nbdkit_pid:
+            try:
+                os.kill(self.nbdkit_pid, 9)
+            except OSError:
+                pass
         try:
             os.unlink(LOOP_IMG)
         except OSError:

@@ -31,6 +31,7 @@ static const struct target_ops *tgt_list[] = {
 	&loop_tgt_ops,
 	&stripe_tgt_ops,
 	&zoned_tgt_ops,
+	&nbd_tgt_ops,
 };
 
 static const char *const feature_names[] = {
@@ -345,6 +346,9 @@ static int state_save(const struct dev_ctx *ctx, int dev_id)
 		ctx->physical_bs, ctx->buffered, ctx->auto_zc_fallback,
 		ctx->auto_zc_force_fallback, ctx->chunk_size,
 		ctx->per_io_tasks);
+	if (ctx->nbd_host[0])
+		fprintf(f, "nbd_host=%s\nnbd_port=%s\nnbd_export=%s\n",
+			ctx->nbd_host, ctx->nbd_port, ctx->nbd_export);
 	for (i = 0; i < ctx->nr_files; i++)
 		fprintf(f, "file=%s\n", ctx->files[i]);
 	if (fclose(f))
@@ -393,6 +397,12 @@ static int state_load(struct dev_ctx *ctx, int dev_id)
 			ctx->chunk_size = strtoul(v, NULL, 0);
 		else if (!strcmp(line, "per_io_tasks"))
 			ctx->per_io_tasks = strtoul(v, NULL, 0);
+		else if (!strcmp(line, "nbd_host"))
+			snprintf(ctx->nbd_host, sizeof(ctx->nbd_host), "%s", v);
+		else if (!strcmp(line, "nbd_port"))
+			snprintf(ctx->nbd_port, sizeof(ctx->nbd_port), "%s", v);
+		else if (!strcmp(line, "nbd_export"))
+			snprintf(ctx->nbd_export, sizeof(ctx->nbd_export), "%s", v);
 		else if (!strcmp(line, "file") && ctx->nr_files < KUBLK_MAX_FILES)
 			snprintf(ctx->files[ctx->nr_files++], sizeof(ctx->files[0]),
 				 "%s", v);
@@ -762,6 +772,8 @@ static void *queue_thread(void *arg)
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
 
+		if (!q->cmd_inflight && q->dev->tgt->queue_idle)
+			q->dev->tgt->queue_idle(q);
 		if (!q->nr_done) {
 			ret = io_uring_submit_and_wait(&q->ring, 1);
 		} else {
@@ -1503,12 +1515,13 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 "usage: kublk <command> [options]\n"
-"  add -t null|loop|stripe|zoned [-q queues] [-d depth] [-u] [-g] [-r 1] [-i 1]\n"
-"      [-e 1] [--unprivileged] [-n id|-1] [--size bytes] [-b logical_bs]\n"
-"      [--physical_bs bytes] [--max_io_buf bytes] [--quiesce]\n"
-"      [--update-size-flag] [-z] [--auto_zc] [--auto_zc_fallback]\n"
-"      [--buffered] [--chunk bytes] [--per_io_tasks n] [--foreground]\n"
-"      [file...]\n"
+"  add -t null|loop|stripe|zoned|nbd [-q queues] [-d depth] [-u] [-g]\n"
+"      [-r 1] [-i 1] [-e 1] [--unprivileged] [-n id|-1] [--size bytes]\n"
+"      [-b logical_bs] [--physical_bs bytes] [--max_io_buf bytes]\n"
+"      [--quiesce] [--update-size-flag] [-z] [--auto_zc]\n"
+"      [--auto_zc_fallback] [--buffered] [--chunk bytes]\n"
+"      [--per_io_tasks n] [--foreground]\n"
+"      [--host H [--port P] [--export NAME] [--conns N]] [file...]\n"
 "        -u user copy, -g NEED_GET_DATA, -r 1 USER_RECOVERY,\n"
 "        -i 1 USER_RECOVERY_REISSUE, -e 1 USER_RECOVERY_FAIL_IO,\n"
 "        -z zero copy, --auto_zc AUTO_BUF_REG (--auto_zc_fallback: with\n"
@@ -1523,6 +1536,9 @@ static void usage(FILE *f)
 "        --max_zone_append bytes (default: the max I/O size)\n"
 "        --per_io_tasks n: PER_IO_DAEMON, n threads per queue (2..%d),\n"
 "        thread k serves the tags t with t %% n == k\n"
+"        nbd: export NAME (default \"\") of the NBD server at H:P (port\n"
+"        10809), one connection per queue (--conns N: N queues); --size\n"
+"        may ask for less than the export\n"
 "  del -n id | -a [--async]\n"
 "  list [-n id] [-v]\n"
 "  recover -n id [add options, default: those the device was added with]\n"
@@ -1542,6 +1558,7 @@ enum {
 	OPT_MAX_OPEN,
 	OPT_MAX_ACTIVE, OPT_MAX_APPEND, OPT_ZONED_NO_FLAG, OPT_ZONED_NO_PARAMS,
 	OPT_ZONED_SKIP_PARAMS, OPT_ZONED_BAD_APPEND, OPT_PER_IO_TASKS,
+	OPT_HOST, OPT_PORT, OPT_EXPORT, OPT_CONNS,
 };
 
 static const struct option long_opts[] = {
@@ -1587,13 +1604,18 @@ static const struct option long_opts[] = {
 	{ "zoned_no_params",	no_argument,	   NULL, OPT_ZONED_NO_PARAMS },
 	{ "zoned_skip_params",	no_argument,	   NULL, OPT_ZONED_SKIP_PARAMS },
 	{ "zoned_bad_append",	no_argument,	   NULL, OPT_ZONED_BAD_APPEND },
+	{ "host",		required_argument, NULL, OPT_HOST },
+	{ "port",		required_argument, NULL, OPT_PORT },
+	{ "export",		required_argument, NULL, OPT_EXPORT },
+	{ "conns",		required_argument, NULL, OPT_CONNS },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct cli {
 	struct dev_ctx ctx;
 	bool have_id, all, safe, async, list_verbose, tgt_given;
-	bool size_given, zone_size_given;
+	bool size_given, zone_size_given, queues_given, nbd_given;
+	long conns;
 	unsigned long long size;
 	long timeout_ms;
 };
@@ -1624,6 +1646,7 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			if (parse_int(optarg, &l) || l < 0 || l > 65535)
 				goto bad;
 			ctx->nr_queues = l;
+			c->queues_given = true;
 			break;
 		case 'd':
 			if (parse_int(optarg, &l) || l < 0 || l > 65535)
@@ -1766,6 +1789,29 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 		case OPT_ZONED_BAD_APPEND:
 			ctx->zoned_bad_append = true;
 			break;
+		case OPT_HOST:
+		case OPT_PORT:
+		case OPT_EXPORT: {
+			char *dst = opt == OPT_HOST ? ctx->nbd_host :
+				opt == OPT_PORT ? ctx->nbd_port : ctx->nbd_export;
+			size_t max = opt == OPT_HOST ? sizeof(ctx->nbd_host) :
+				opt == OPT_PORT ? sizeof(ctx->nbd_port) :
+				sizeof(ctx->nbd_export);
+
+			if (strlen(optarg) >= max ||
+			    (opt != OPT_EXPORT && !*optarg))
+				goto bad;
+			strcpy(dst, optarg);
+			c->nbd_given = true;
+			break;
+		}
+		case OPT_CONNS:
+			if (parse_int(optarg, &l) || l < 1 ||
+			    l > KUBLK_MAX_QUEUES)
+				goto bad;
+			c->conns = l;
+			c->nbd_given = true;
+			break;
 		default:
 			usage(stderr);
 			return -EINVAL;
@@ -1799,7 +1845,7 @@ static int validate_add(struct dev_ctx *ctx)
 	long ncpu = get_nprocs_conf();
 
 	if (!ctx->tgt_type[0]) {
-		ublk_err("add: target type (-t null|loop|stripe|zoned) required\n");
+		ublk_err("add: target type (-t null|loop|stripe|zoned|nbd) required\n");
 		return -EINVAL;
 	}
 	if (!find_tgt(ctx->tgt_type)) {
@@ -1834,6 +1880,11 @@ static int validate_add(struct dev_ctx *ctx)
 	}
 	if (ctx->dev_id < -1) {
 		ublk_err("add: bad device id\n");
+		return -EINVAL;
+	}
+	if (ctx->nbd_host[0] && strcmp(ctx->tgt_type, "nbd")) {
+		ublk_err("add: --host/--port/--export/--conns are only for the "
+			 "nbd target\n");
 		return -EINVAL;
 	}
 	if (ctx->chunk_size && strcmp(ctx->tgt_type, "stripe")) {
@@ -1913,6 +1964,30 @@ static int cmd_add(struct cli *c)
 		if (c->size_given) {
 			ublk_err("add: --size is not supported for loop (the "
 				 "backing file's size is used)\n");
+			return 1;
+		}
+	} else if (!strcmp(ctx->tgt_type, "nbd")) {
+		if (ctx->nr_files) {
+			ublk_err("add: nbd target takes no files\n");
+			return 1;
+		}
+		if (!ctx->nbd_host[0]) {
+			ublk_err("add: nbd target needs --host\n");
+			return 1;
+		}
+		if (c->conns) {
+			if (c->queues_given && (long)ctx->nr_queues != c->conns) {
+				ublk_err("add: nbd: --conns %ld and -q %u differ "
+					 "(one connection per queue)\n", c->conns,
+					 ctx->nr_queues);
+				return 1;
+			}
+			ctx->nr_queues = c->conns;
+		}
+		if (c->size_given && (!ctx->size || ctx->size % ctx->logical_bs)) {
+			ublk_err("add: size %llu must be a non-zero multiple of the "
+				 "logical block size %u\n", ctx->size,
+				 ctx->logical_bs);
 			return 1;
 		}
 	} else if (!strcmp(ctx->tgt_type, "stripe")) {

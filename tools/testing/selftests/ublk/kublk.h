@@ -9,6 +9,7 @@
  *   file_backed.c  "loop" target: io_uring I/O on a backing file
  *   stripe.c       "stripe" target: RAID-0 over two or more backing files
  *   zoned.c        "zoned" target: RAM-backed zoned device (UBLK_F_ZONED)
+ *   nbd.c          "nbd" target: an export of an NBD server over TCP
  *
  * A target only sees a request after the core has made its data available in
  * the tag's bounce buffer (copy mode, NEED_GET_DATA, USER_COPY); the core
@@ -224,6 +225,9 @@ struct dev_ctx {
 	 * serves the tags t with t % per_io_tasks == k (0, 1: one thread)
 	 */
 	unsigned int per_io_tasks;
+	char nbd_host[256];		/* nbd: server host name or address */
+	char nbd_port[32];		/* nbd: port or service, "" = 10809 */
+	char nbd_export[256];		/* nbd: export name, "" = default */
 	int nr_files;
 	char files[KUBLK_MAX_FILES][4096];
 };
@@ -286,6 +290,13 @@ struct target_ops {
 	/* CQE of a target SQE (user_data built with is_tgt = true) */
 	void (*tgt_io_done)(struct ublk_queue *q, int tag,
 			    const struct io_uring_cqe *cqe);
+	/*
+	 * optional: called from the queue loop while no io command is in the
+	 * kernel (the queue is going away once nothing of the target's is in
+	 * flight either); lets a target end I/O it keeps pending, such as a
+	 * receive on an idle connection
+	 */
+	void (*queue_idle)(struct ublk_queue *q);
 	/*
 	 * number of SQEs the target may need per tag (sizing the ring);
 	 * init() may set dev->tgt_sqes_per_io instead when it depends on
@@ -406,5 +417,6 @@ extern const struct target_ops null_tgt_ops;
 extern const struct target_ops loop_tgt_ops;
 extern const struct target_ops stripe_tgt_ops;
 extern const struct target_ops zoned_tgt_ops;
+extern const struct target_ops nbd_tgt_ops;
 
 #endif

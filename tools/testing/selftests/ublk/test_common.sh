@@ -557,3 +557,62 @@ _zone_write() {
 		seek=$((($2 * ZONE_SECTORS * 512 + $3 * 1024) / 4096)) \
 		oflag=direct status=none 2>/dev/null
 }
+
+# NBD servers for the nbd target, on 127.0.0.1.  _nbd_port picks a port
+# (NBD_PORT); _start_nbdkit PLUGIN ARGS... and _start_qemu_nbd FILE
+# [qemu-nbd args] start a server that is listening when they return and is
+# killed at cleanup; NBD_SRV_PID is its pid.
+#
+_nbd_port() {
+	NBD_PORT=$((20000 + ($$ + RANDOM) % 20000))
+}
+
+_nbd_wait_port() {
+	local i
+	for ((i = 0; i < 100; i++)); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$NBD_PORT") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+_start_nbdkit() {
+	local pidf=$UBLK_TEST_DIR/nbdkit.$NBD_PORT.pid
+	_need_cmd nbdkit
+	rm -f "$pidf"
+	nbdkit -P "$pidf" -i 127.0.0.1 -p "$NBD_PORT" "$@" ||
+		_fail "nbdkit $* failed to start"
+	NBD_SRV_PID=$(cat "$pidf")
+	_on_exit "kill -9 $NBD_SRV_PID"
+	_log "nbdkit $* on port $NBD_PORT, pid $NBD_SRV_PID"
+}
+
+_start_qemu_nbd() {
+	local file=$1 pidf=$UBLK_TEST_DIR/qemu-nbd.$NBD_PORT.pid
+	shift
+	_need_cmd qemu-nbd
+	rm -f "$pidf"
+	qemu-nbd --fork --persistent --shared=8 --pid-file="$pidf" \
+		-b 127.0.0.1 -p "$NBD_PORT" "$@" "$file" ||
+		_fail "qemu-nbd $file failed to start"
+	NBD_SRV_PID=$(cat "$pidf")
+	_on_exit "kill -9 $NBD_SRV_PID"
+	_nbd_wait_port || _fail "qemu-nbd not listening on $NBD_PORT"
+	_log "qemu-nbd $* $file on port $NBD_PORT, pid $NBD_SRV_PID"
+}
+
+# _start_fake_nbd MODE: nbd_fake_server.py on NBD_PORT (see there)
+_start_fake_nbd() {
+	local py=python3 out=$UBLK_TEST_DIR/fake.$NBD_PORT.out i
+	[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+	_need_cmd "$py"
+	"$py" "$UBLK_SCRIPT_DIR/nbd_fake_server.py" "$NBD_PORT" "$1" >"$out" 2>&1 &
+	NBD_SRV_PID=$!
+	_UBLK_PIDS+=("$NBD_SRV_PID")
+	for ((i = 0; i < 100; i++)); do
+		grep -q ready "$out" && return 0
+		sleep 0.1
+	done
+	cat "$out"
+	_fail "fake NBD server ($1) did not start"
+}
