@@ -35,7 +35,7 @@ struct loop_data {
 	unsigned long long size;
 };
 
-static int loop_probe_direct(int fd, unsigned bs)
+static int loop_probe_direct(int fd, unsigned int bs)
 {
 	void *buf;
 	ssize_t n;
@@ -146,7 +146,7 @@ static void loop_deinit(struct ublk_dev *dev)
 }
 
 static struct io_uring_sqe *loop_sqe(struct ublk_queue *q, int tag,
-				     unsigned op, unsigned kind)
+				     unsigned int op, unsigned int kind)
 {
 	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
 
@@ -157,8 +157,8 @@ static struct io_uring_sqe *loop_sqe(struct ublk_queue *q, int tag,
 	return sqe;
 }
 
-static void loop_finish_sqe(struct io_uring_sqe *sqe, unsigned tag, unsigned op,
-			    unsigned kind)
+static void loop_finish_sqe(struct io_uring_sqe *sqe, unsigned int tag, unsigned int op,
+			    unsigned int kind)
 {
 	/* the prep helpers overwrite flags/user_data: set them again */
 	sqe->flags |= IOSQE_FIXED_FILE;
@@ -168,8 +168,8 @@ static void loop_finish_sqe(struct io_uring_sqe *sqe, unsigned tag, unsigned op,
 static int loop_queue_rw(struct ublk_queue *q, int tag,
 			 const struct ublksrv_io_desc *iod)
 {
-	unsigned op = ublksrv_get_op(iod);
-	unsigned len = iod->nr_sectors << 9;
+	unsigned int op = ublksrv_get_op(iod);
+	unsigned int len = iod->nr_sectors << 9;
 	__u64 off = iod->start_sector << 9;
 	bool is_read = op == UBLK_IO_OP_READ;
 	bool auto_reg = ublk_io_auto_reg(q, iod);
@@ -177,7 +177,7 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 	/* test hook: leave this request's buffer registered */
 	bool leak = manual_reg && q->dev->ctx->zc_leak_unreg &&
 		iod->start_sector == q->dev->ctx->zc_leak_sector;
-	unsigned buf_index = ublk_io_buf_index(q, tag);
+	unsigned int buf_index = ublk_io_buf_index(q, tag);
 	struct io_uring_sqe *sqe, *reg = NULL;
 
 	/* the chain reg -> rw -> unreg must reach the kernel in one piece */
@@ -229,8 +229,8 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 static int loop_queue_io(struct ublk_queue *q, int tag)
 {
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
-	unsigned op = ublksrv_get_op(iod);
-	unsigned len = iod->nr_sectors << 9;
+	unsigned int op = ublksrv_get_op(iod);
+	unsigned int len = iod->nr_sectors << 9;
 	__u64 off = iod->start_sector << 9;
 	struct io_uring_sqe *sqe;
 	int mode;
@@ -272,8 +272,8 @@ static void loop_io_done(struct ublk_queue *q, int tag,
 {
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
 	struct ublk_io *io = &q->ios[tag];
-	unsigned kind = user_data_to_tgt_data(cqe->user_data);
-	unsigned op = user_data_to_op(cqe->user_data);
+	unsigned int kind = user_data_to_tgt_data(cqe->user_data);
+	unsigned int op = user_data_to_op(cqe->user_data);
 	int res = cqe->res;
 
 	switch (kind) {
@@ -296,15 +296,17 @@ static void loop_io_done(struct ublk_queue *q, int tag,
 			struct io_uring_sqe *sqe = loop_sqe(q, tag, op, LOOP_RETRY);
 
 			if (sqe) {
-				io_uring_prep_fallocate(sqe, LOOP_FILE_IDX,
-					FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
-					iod->start_sector << 9,
-					(__u64)iod->nr_sectors << 9);
+				int mode = FALLOC_FL_KEEP_SIZE |
+					   FALLOC_FL_PUNCH_HOLE;
+
+				io_uring_prep_fallocate(sqe, LOOP_FILE_IDX, mode,
+							iod->start_sector << 9,
+							(__u64)iod->nr_sectors << 9);
 				loop_finish_sqe(sqe, tag, op, LOOP_RETRY);
 				break;
 			}
 		}
-		/* fallthrough */
+		fallthrough;
 	case LOOP_RETRY:
 		if (res == 0 && (op == UBLK_IO_OP_READ || op == UBLK_IO_OP_WRITE) &&
 		    iod->nr_sectors)

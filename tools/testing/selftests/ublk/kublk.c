@@ -2,7 +2,7 @@
 /*
  * kublk - userspace ublk server for the ublk selftests.
  *
- * Usage: see usage() below or "kublk help".
+ * Usage: see print_usage() below or "kublk help".
  *
  * Process model of "add"/"recover": the command forks; the child becomes the
  * daemon (ADD_DEV or START_USER_RECOVERY, SET_PARAMS, one io thread per
@@ -42,9 +42,10 @@ static const char *const feature_names[] = {
 	"BUF_REG_OFF_DAEMON", "BATCH_IO", "INTEGRITY", "SAFE_STOP_DEV",
 	"NO_AUTO_PART_SCAN", "SHMEM_ZC",
 };
-#define NR_FEATURE_NAMES (sizeof(feature_names) / sizeof(feature_names[0]))
 
-static const char *state_name(unsigned s)
+#define NR_FEATURE_NAMES ARRAY_SIZE(feature_names)
+
+static const char *state_name(unsigned int s)
 {
 	switch (s) {
 	case UBLK_S_DEV_DEAD: return "DEAD";
@@ -58,7 +59,7 @@ static const char *state_name(unsigned s)
 static void print_flag_names(FILE *f, unsigned long long flags, const char *sep)
 {
 	bool first = true;
-	unsigned i;
+	unsigned int i;
 
 	for (i = 0; i < 64; i++) {
 		if (!(flags & (1ULL << i)))
@@ -73,9 +74,9 @@ static void print_flag_names(FILE *f, unsigned long long flags, const char *sep)
 	}
 }
 
-static unsigned page_size(void)
+static unsigned int page_size(void)
 {
-	static unsigned ps;
+	static unsigned int ps;
 
 	if (!ps)
 		ps = sysconf(_SC_PAGESIZE);
@@ -87,7 +88,7 @@ static size_t round_up_sz(size_t v, size_t a)
 	return (v + a - 1) / a * a;
 }
 
-static int ilog2_u(unsigned v)
+static int ilog2_u(unsigned int v)
 {
 	int r = -1;
 
@@ -98,7 +99,7 @@ static int ilog2_u(unsigned v)
 	return r;
 }
 
-static void sleep_ms(unsigned ms)
+static void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
@@ -145,11 +146,11 @@ static void ctrl_deinit(void)
 }
 
 struct ctrl_req {
-	unsigned op;			/* UBLK_U_CMD_* */
+	unsigned int op;			/* UBLK_U_CMD_* */
 	__u32 dev_id;
 	__u16 q_id;
 	void *buf;			/* payload (in or out) */
-	unsigned len;
+	unsigned int len;
 	__u64 data0;
 	bool with_path;			/* UNPRIVILEGED_DEV / GET_DEV_INFO2 */
 };
@@ -230,7 +231,7 @@ static int ctrl_cmd(const struct ctrl_req *r)
 	return ret;
 }
 
-static int ctrl_simple(unsigned op, __u32 dev_id, __u64 data0, bool path)
+static int ctrl_simple(unsigned int op, __u32 dev_id, __u64 data0, bool path)
 {
 	struct ctrl_req r = {
 		.op = op, .dev_id = dev_id, .q_id = (__u16)-1,
@@ -317,7 +318,7 @@ static const char *state_dir(void)
 			snprintf(dir, sizeof(dir), "%s/ublk-state", tmp);
 	} else {
 		snprintf(dir, sizeof(dir), "%s/ublk-state-%u", tmp,
-			 (unsigned)geteuid());
+			 (unsigned int)geteuid());
 	}
 	mkdir(dir, 0755);
 	return dir;
@@ -449,7 +450,7 @@ struct io_uring_sqe *ublk_queue_alloc_sqe(struct ublk_queue *q)
 	return sqe;
 }
 
-bool ublk_queue_reserve_sqes(struct ublk_queue *q, unsigned nr)
+bool ublk_queue_reserve_sqes(struct ublk_queue *q, unsigned int nr)
 {
 	if (nr > q->ring.sq.ring_entries)
 		return false;
@@ -468,7 +469,7 @@ struct io_uring_sqe *ublk_alloc_tgt_sqe(struct ublk_queue *q)
 }
 
 static void prep_io_cmd(struct ublk_queue *q, struct io_uring_sqe *sqe,
-			unsigned op, int tag, int result, __u64 addr)
+			unsigned int op, int tag, int result, __u64 addr)
 {
 	struct ublksrv_io_cmd cmd = {
 		.q_id = q->q_id, .tag = tag, .result = result, .addr = addr,
@@ -488,10 +489,10 @@ static void prep_io_cmd(struct ublk_queue *q, struct io_uring_sqe *sqe,
  * the target with @tgt_data in user_data.
  */
 struct io_uring_sqe *ublk_prep_buf_reg(struct ublk_queue *q, int tag,
-				       bool reg, unsigned tgt_data)
+				       bool reg, unsigned int tgt_data)
 {
 	struct io_uring_sqe *sqe = ublk_queue_alloc_sqe(q);
-	unsigned op = reg ? UBLK_U_IO_REGISTER_IO_BUF : UBLK_U_IO_UNREGISTER_IO_BUF;
+	unsigned int op = reg ? UBLK_U_IO_REGISTER_IO_BUF : UBLK_U_IO_UNREGISTER_IO_BUF;
 
 	if (!sqe)
 		return NULL;
@@ -501,7 +502,7 @@ struct io_uring_sqe *ublk_prep_buf_reg(struct ublk_queue *q, int tag,
 	return sqe;
 }
 
-static int queue_io_cmd(struct ublk_queue *q, int tag, unsigned op, int result)
+static int queue_io_cmd(struct ublk_queue *q, int tag, unsigned int op, int result)
 {
 	struct ublk_io *io = &q->ios[tag];
 	struct io_uring_sqe *sqe;
@@ -572,8 +573,8 @@ static void handle_request(struct ublk_queue *q, int tag)
 {
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
 	struct ublk_io *io = &q->ios[tag];
-	unsigned op = ublksrv_get_op(iod);
-	unsigned len = iod->nr_sectors << 9;
+	unsigned int op = ublksrv_get_op(iod);
+	unsigned int len = iod->nr_sectors << 9;
 	int ret;
 
 	io->flags |= IO_F_IN_SERVER;
@@ -609,10 +610,10 @@ static void handle_request(struct ublk_queue *q, int tag)
 
 static void handle_cqe(struct ublk_queue *q, const struct io_uring_cqe *cqe)
 {
-	unsigned tag = user_data_to_tag(cqe->user_data);
+	unsigned int tag = user_data_to_tag(cqe->user_data);
 	struct ublk_io *io;
 
-	if (tag >= (unsigned)q->depth) {
+	if (tag >= (unsigned int)q->depth) {
 		ublk_err("q%d: cqe with bad tag %u\n", q->q_id, tag);
 		return;
 	}
@@ -668,7 +669,7 @@ static void queue_deinit(struct ublk_queue *q)
 static int queue_init(struct ublk_queue *q)
 {
 	struct ublk_dev *dev = q->dev;
-	unsigned entries, per_io;
+	unsigned int entries, per_io;
 	size_t off;
 	void *p;
 	int i, ret;
@@ -737,7 +738,7 @@ static int queue_init(struct ublk_queue *q)
 /* readiness barrier between the queue threads and the daemon main thread */
 static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ready_cond = PTHREAD_COND_INITIALIZER;
-static unsigned nr_ready;
+static unsigned int nr_ready;
 static int ready_err;
 
 static void queue_report_ready(int ret)
@@ -770,7 +771,7 @@ static void *queue_thread(void *arg)
 	ublk_dbg("q%d: started, %d fetches\n", q->q_id, q->cmd_inflight);
 	while (q->cmd_inflight > 0 || q->tgt_inflight > 0) {
 		struct io_uring_cqe *cqe;
-		unsigned head, n = 0;
+		unsigned int head, n = 0;
 
 		if (!q->cmd_inflight && q->dev->tgt->queue_idle)
 			q->dev->tgt->queue_idle(q);
@@ -789,9 +790,8 @@ static void *queue_thread(void *arg)
 			if (ret == -ETIME) {
 				if (++idle < 5)
 					continue;
-				ublk_err("q%d: giving up on %d commands, %d target "
-					 "ios still in flight\n", q->q_id,
-					 q->cmd_inflight, q->tgt_inflight);
+				ublk_err("q%d: giving up on %d commands, %d target ios still in flight\n",
+					 q->q_id, q->cmd_inflight, q->tgt_inflight);
 				ret = 0;
 				break;
 			}
@@ -810,8 +810,8 @@ static void *queue_thread(void *arg)
 	}
 	ret = ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY ? ret : 0;
 	/* always logged: the tests read need_reg_buf from the daemon log */
-	fprintf(stderr, "kublk: q%d: exit: ios=%llu need_reg_buf=%llu "
-		"aborted=%d\n", q->q_id, q->nr_ios, q->nr_need_reg, q->nr_done);
+	fprintf(stderr, "kublk: q%d: exit: ios=%llu need_reg_buf=%llu aborted=%d\n",
+		q->q_id, q->nr_ios, q->nr_need_reg, q->nr_done);
 out:
 	q->ret = ret;
 	queue_deinit(q);
@@ -838,16 +838,18 @@ static void daemon_sig(int sig)
 	char c = 's';
 
 	(void)sig;
-	if (daemon_wake_fd >= 0 && write(daemon_wake_fd, &c, 1) < 0) {
-		/* nothing useful to do in a signal handler */
-	}
+	if (daemon_wake_fd < 0)
+		return;
+	/* nothing useful to do in a signal handler if the write fails */
+	if (write(daemon_wake_fd, &c, 1) < 0)
+		return;
 }
 
 static const struct target_ops *find_tgt(const char *name)
 {
-	unsigned i;
+	unsigned int i;
 
-	for (i = 0; i < sizeof(tgt_list) / sizeof(tgt_list[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(tgt_list); i++)
 		if (!strcmp(tgt_list[i]->name, name))
 			return tgt_list[i];
 	return NULL;
@@ -855,9 +857,9 @@ static const struct target_ops *find_tgt(const char *name)
 
 static const struct target_ops *find_tgt_id(int id)
 {
-	unsigned i;
+	unsigned int i;
 
-	for (i = 0; i < sizeof(tgt_list) / sizeof(tgt_list[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(tgt_list); i++)
 		if (tgt_list[i]->id == id)
 			return tgt_list[i];
 	return NULL;
@@ -867,7 +869,7 @@ void ublk_set_basic_params(struct ublk_dev *dev, unsigned long long size)
 {
 	struct ublk_params *p = &dev->params;
 	struct dev_ctx *ctx = dev->ctx;
-	unsigned pbs = ctx->physical_bs ? ctx->physical_bs :
+	unsigned int pbs = ctx->physical_bs ? ctx->physical_bs :
 		(ctx->logical_bs > 4096 ? ctx->logical_bs : 4096);
 
 	memset(p, 0, sizeof(*p));
@@ -1070,7 +1072,7 @@ static int run_daemon(struct dev_ctx *ctx, int notify_fd)
 	struct sigaction sa;
 	sigset_t set, old;
 	bool stopping = false, tgt_inited = false;
-	unsigned i, nr_started = 0, nr_exited = 0;
+	unsigned int i, nr_started = 0, nr_exited = 0;
 	unsigned int nr_tasks = ctx->per_io_tasks > 1 ? ctx->per_io_tasks : 1;
 	int ret, status = 0;
 
@@ -1271,6 +1273,11 @@ fail:
 	_exit(1);
 }
 
+/* output of "add" / "recover" and "list": the test scripts parse these lines */
+#define ADD_OUT_FMT "dev_id=%d ublkb=/dev/ublkb%d ublkc=/dev/ublkc%d pid=%d state=%s flags=0x%llx\n"
+#define ADD_OUT_SHORT_FMT "dev_id=%d ublkb=/dev/ublkb%d ublkc=/dev/ublkc%d pid=%d\n"
+#define LIST_OUT_FMT "dev_id=%u state=%s pid=%d queues=%u depth=%u flags=0x%llx size=%llu max_io_buf=%u owner=%u:%u target=%s\n"
+
 /* Fork a daemon; wait until it is LIVE or failed. */
 static int spawn_daemon(struct dev_ctx *ctx)
 {
@@ -1322,15 +1329,13 @@ static int spawn_daemon(struct dev_ctx *ctx)
 		struct ublksrv_ctrl_dev_info info;
 
 		if (ctrl_get_info(msg.dev_id, &info) == 0)
-			printf("dev_id=%d ublkb=/dev/ublkb%d ublkc=/dev/ublkc%d "
-			       "pid=%d state=%s flags=0x%llx\n", msg.dev_id,
-			       msg.dev_id, msg.dev_id, msg.pid,
+			printf(ADD_OUT_FMT,
+			       msg.dev_id, msg.dev_id, msg.dev_id, msg.pid,
 			       state_name(info.state),
 			       (unsigned long long)info.flags);
 		else
-			printf("dev_id=%d ublkb=/dev/ublkb%d ublkc=/dev/ublkc%d "
-			       "pid=%d\n", msg.dev_id, msg.dev_id, msg.dev_id,
-			       msg.pid);
+			printf(ADD_OUT_SHORT_FMT,
+			       msg.dev_id, msg.dev_id, msg.dev_id, msg.pid);
 	}
 	fflush(stdout);
 	if (ctx->foreground) {
@@ -1408,11 +1413,11 @@ static int del_one(int id, bool async)
 
 static int collect_ids(int *ids, int max)
 {
-	const char *dirs[] = { "/sys/class/ublk-char", "/dev" };
-	unsigned d;
+	static const char * const dirs[] = { "/sys/class/ublk-char", "/dev" };
+	unsigned int d;
 	int n = 0;
 
-	for (d = 0; d < 2 && !n; d++) {
+	for (d = 0; d < ARRAY_SIZE(dirs) && !n; d++) {
 		DIR *dir = opendir(dirs[d]);
 		struct dirent *de;
 
@@ -1456,8 +1461,7 @@ static int list_one(int id, bool verbose)
 	}
 	ret = ctrl_get_params(&info, &p);
 	t = find_tgt_id(KUBLK_SRV_TGT(info.ublksrv_flags));
-	printf("dev_id=%u state=%s pid=%d queues=%u depth=%u flags=0x%llx "
-	       "size=%llu max_io_buf=%u owner=%u:%u target=%s\n",
+	printf(LIST_OUT_FMT,
 	       info.dev_id, state_name(info.state), info.ublksrv_pid,
 	       info.nr_hw_queues, info.queue_depth,
 	       (unsigned long long)info.flags,
@@ -1489,10 +1493,26 @@ static int parse_size(const char *s, unsigned long long *out)
 	if (errno || end == s)
 		return -EINVAL;
 	switch (*end) {
-	case 'k': case 'K': v <<= 10; end++; break;
-	case 'm': case 'M': v <<= 20; end++; break;
-	case 'g': case 'G': v <<= 30; end++; break;
-	case 't': case 'T': v <<= 40; end++; break;
+	case 'k':
+	case 'K':
+		v <<= 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v <<= 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v <<= 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		v <<= 40;
+		end++;
+		break;
 	}
 	if (*end)
 		return -EINVAL;
@@ -1511,43 +1531,43 @@ static int parse_int(const char *s, long *out)
 	return 0;
 }
 
-static void usage(FILE *f)
+static void print_usage(FILE *f)
 {
-	fprintf(f,
-"usage: kublk <command> [options]\n"
-"  add -t null|loop|stripe|zoned|nbd [-q queues] [-d depth] [-u] [-g]\n"
-"      [-r 1] [-i 1] [-e 1] [--unprivileged] [-n id|-1] [--size bytes]\n"
-"      [-b logical_bs] [--physical_bs bytes] [--max_io_buf bytes]\n"
-"      [--quiesce] [--update-size-flag] [-z] [--auto_zc]\n"
-"      [--auto_zc_fallback] [--buffered] [--chunk bytes]\n"
-"      [--per_io_tasks n] [--foreground]\n"
-"      [--host H [--port P] [--export NAME] [--conns N]] [file...]\n"
-"        -u user copy, -g NEED_GET_DATA, -r 1 USER_RECOVERY,\n"
-"        -i 1 USER_RECOVERY_REISSUE, -e 1 USER_RECOVERY_FAIL_IO,\n"
-"        -z zero copy, --auto_zc AUTO_BUF_REG (--auto_zc_fallback: with\n"
-"        UBLK_AUTO_BUF_REG_FALLBACK)\n"
-"        test hooks: --auto_zc_force_fallback; --zc_leak_unreg sector\n"
-"        (loop -z: no UNREGISTER_IO_BUF for requests at that sector)\n"
-"        loop: one backing file; stripe: 2..%d backing files, --chunk\n"
-"        power of two >= 4096 (default 64k)\n"
-"        zoned: RAM-backed zoned device, user copy (default) or -z,\n"
-"        --size (default 256M), --zone_size MB (default 16, or with a\n"
-"        k/M/G suffix), --conv_zones N, --max_open N, --max_active N,\n"
-"        --max_zone_append bytes (default: the max I/O size)\n"
-"        --per_io_tasks n: PER_IO_DAEMON, n threads per queue (2..%d),\n"
-"        thread k serves the tags t with t %% n == k\n"
-"        nbd: export NAME (default \"\") of the NBD server at H:P (port\n"
-"        10809), one connection per queue (--conns N: N queues); --size\n"
-"        may ask for less than the export\n"
-"  del -n id | -a [--async]\n"
-"  list [-n id] [-v]\n"
-"  recover -n id [add options, default: those the device was added with]\n"
-"  features\n"
-"  update_size -n id -s bytes\n"
-"  quiesce -n id [--timeout ms]\n"
-"  stop -n id [--safe]\n"
-"  global: -v/--verbose (debug to stderr / the daemon log)\n",
-	KUBLK_MAX_FILES, KUBLK_MAX_PER_IO_TASKS);
+	fputs("usage: kublk <command> [options]\n", f);
+	fputs("  add -t null|loop|stripe|zoned|nbd [-q queues] [-d depth] [-u] [-g]\n", f);
+	fputs("      [-r 1] [-i 1] [-e 1] [--unprivileged] [-n id|-1] [--size bytes]\n", f);
+	fputs("      [-b logical_bs] [--physical_bs bytes] [--max_io_buf bytes]\n", f);
+	fputs("      [--quiesce] [--update-size-flag] [-z] [--auto_zc]\n", f);
+	fputs("      [--auto_zc_fallback] [--buffered] [--chunk bytes]\n", f);
+	fputs("      [--per_io_tasks n] [--foreground]\n", f);
+	fputs("      [--host H [--port P] [--export NAME] [--conns N]] [file...]\n", f);
+	fputs("        -u user copy, -g NEED_GET_DATA, -r 1 USER_RECOVERY,\n", f);
+	fputs("        -i 1 USER_RECOVERY_REISSUE, -e 1 USER_RECOVERY_FAIL_IO,\n", f);
+	fputs("        -z zero copy, --auto_zc AUTO_BUF_REG (--auto_zc_fallback: with\n", f);
+	fputs("        UBLK_AUTO_BUF_REG_FALLBACK)\n", f);
+	fputs("        test hooks: --auto_zc_force_fallback; --zc_leak_unreg sector\n", f);
+	fputs("        (loop -z: no UNREGISTER_IO_BUF for requests at that sector)\n", f);
+	fprintf(f, "        loop: one backing file; stripe: 2..%d backing files, --chunk\n",
+		KUBLK_MAX_FILES);
+	fputs("        power of two >= 4096 (default 64k)\n", f);
+	fputs("        zoned: RAM-backed zoned device, user copy (default) or -z,\n", f);
+	fputs("        --size (default 256M), --zone_size MB (default 16, or with a\n", f);
+	fputs("        k/M/G suffix), --conv_zones N, --max_open N, --max_active N,\n", f);
+	fputs("        --max_zone_append bytes (default: the max I/O size)\n", f);
+	fprintf(f, "        --per_io_tasks n: PER_IO_DAEMON, n threads per queue (2..%d),\n",
+		KUBLK_MAX_PER_IO_TASKS);
+	fputs("        thread k serves the tags t with t % n == k\n", f);
+	fputs("        nbd: export NAME (default \"\") of the NBD server at H:P (port\n", f);
+	fputs("        10809), one connection per queue (--conns N: N queues); --size\n", f);
+	fputs("        may ask for less than the export\n", f);
+	fputs("  del -n id | -a [--async]\n", f);
+	fputs("  list [-n id] [-v]\n", f);
+	fputs("  recover -n id [add options, default: those the device was added with]\n", f);
+	fputs("  features\n", f);
+	fputs("  update_size -n id -s bytes\n", f);
+	fputs("  quiesce -n id [--timeout ms]\n", f);
+	fputs("  stop -n id [--safe]\n", f);
+	fputs("  global: -v/--verbose (debug to stderr / the daemon log)\n", f);
 }
 
 enum {
@@ -1653,8 +1673,12 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 				goto bad;
 			ctx->depth = l;
 			break;
-		case 'u': ctx->user_copy = true; break;
-		case 'g': ctx->get_data = true; break;
+		case 'u':
+			ctx->user_copy = true;
+			break;
+		case 'g':
+			ctx->get_data = true;
+			break;
 		case 'r':
 			if (parse_int(optarg, &l))
 				goto bad;
@@ -1676,7 +1700,9 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			ctx->dev_id = l;
 			c->have_id = true;
 			break;
-		case 'a': c->all = true; break;
+		case 'a':
+			c->all = true;
+			break;
 		case 's':
 			if (parse_size(optarg, &v))
 				goto bad;
@@ -1689,18 +1715,28 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 				goto bad;
 			ctx->logical_bs = l;
 			break;
-		case 'z': ctx->zero_copy = true; break;
+		case 'z':
+			ctx->zero_copy = true;
+			break;
 		case 'v':
 			kublk_verbose = 1;
 			c->list_verbose = true;
 			break;
 		case 'h':
-			usage(stdout);
+			print_usage(stdout);
 			exit(0);
-		case OPT_UNPRIV: ctx->unprivileged = true; break;
-		case OPT_QUIESCE: ctx->quiesce = true; break;
-		case OPT_UPDATE_SIZE: ctx->update_size = true; break;
-		case OPT_AUTO_ZC: ctx->auto_zc = true; break;
+		case OPT_UNPRIV:
+			ctx->unprivileged = true;
+			break;
+		case OPT_QUIESCE:
+			ctx->quiesce = true;
+			break;
+		case OPT_UPDATE_SIZE:
+			ctx->update_size = true;
+			break;
+		case OPT_AUTO_ZC:
+			ctx->auto_zc = true;
+			break;
 		case OPT_AUTO_ZC_FB:
 			ctx->auto_zc = true;
 			ctx->auto_zc_fallback = true;
@@ -1715,16 +1751,26 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 				goto bad;
 			ctx->max_io_buf_bytes = v;
 			break;
-		case OPT_FOREGROUND: ctx->foreground = true; break;
-		case OPT_BUFFERED: ctx->buffered = true; break;
-		case OPT_SAFE: c->safe = true; break;
+		case OPT_FOREGROUND:
+			ctx->foreground = true;
+			break;
+		case OPT_BUFFERED:
+			ctx->buffered = true;
+			break;
+		case OPT_SAFE:
+			c->safe = true;
+			break;
 		case OPT_TIMEOUT:
 			if (parse_int(optarg, &l) || l < 0)
 				goto bad;
 			c->timeout_ms = l;
 			break;
-		case OPT_ASYNC: c->async = true; break;
-		case OPT_NO_SAFE_STOP: ctx->no_safe_stop = true; break;
+		case OPT_ASYNC:
+			c->async = true;
+			break;
+		case OPT_NO_SAFE_STOP:
+			ctx->no_safe_stop = true;
+			break;
 		case OPT_CHUNK:
 			if (parse_size(optarg, &v) || !v || v > (1ULL << 30))
 				goto bad;
@@ -1798,10 +1844,11 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 				opt == OPT_PORT ? sizeof(ctx->nbd_port) :
 				sizeof(ctx->nbd_export);
 
-			if (strlen(optarg) >= max ||
-			    (opt != OPT_EXPORT && !*optarg))
+			size_t len = strlen(optarg);
+
+			if (len >= max || (opt != OPT_EXPORT && !len))
 				goto bad;
-			strcpy(dst, optarg);
+			memcpy(dst, optarg, len + 1);
 			c->nbd_given = true;
 			break;
 		}
@@ -1813,7 +1860,7 @@ static int parse_cli(int argc, char **argv, struct cli *c)
 			c->nbd_given = true;
 			break;
 		default:
-			usage(stderr);
+			print_usage(stderr);
 			return -EINVAL;
 		}
 	}
@@ -1883,8 +1930,7 @@ static int validate_add(struct dev_ctx *ctx)
 		return -EINVAL;
 	}
 	if (ctx->nbd_host[0] && strcmp(ctx->tgt_type, "nbd")) {
-		ublk_err("add: --host/--port/--export/--conns are only for the "
-			 "nbd target\n");
+		ublk_err("add: --host/--port/--export/--conns are only for the nbd target\n");
 		return -EINVAL;
 	}
 	if (ctx->chunk_size && strcmp(ctx->tgt_type, "stripe")) {
@@ -1907,13 +1953,11 @@ static int check_zc_features(struct dev_ctx *ctx)
 		return ret;
 	}
 	if (ctx->zero_copy && !(f & UBLK_F_SUPPORT_ZERO_COPY)) {
-		ublk_err("zero copy (-z) not supported by this kernel "
-			 "(no SUPPORT_ZERO_COPY in GET_FEATURES)\n");
+		ublk_err("zero copy (-z) not supported by this kernel (no SUPPORT_ZERO_COPY in GET_FEATURES)\n");
 		return -EOPNOTSUPP;
 	}
 	if (ctx->auto_zc && !(f & UBLK_F_AUTO_BUF_REG)) {
-		ublk_err("automatic buffer registration (--auto_zc) not "
-			 "supported by this kernel (no AUTO_BUF_REG in GET_FEATURES)\n");
+		ublk_err("automatic buffer registration (--auto_zc) not supported by this kernel (no AUTO_BUF_REG in GET_FEATURES)\n");
 		return -EOPNOTSUPP;
 	}
 	if (ctx->zero_copy && ctx->auto_zc) {
@@ -1942,9 +1986,8 @@ static int cmd_add(struct cli *c)
 		if (!c->size_given)
 			ctx->size = KUBLK_DEF_NULL_SIZE;
 		if (!ctx->size || ctx->size % ctx->logical_bs) {
-			ublk_err("add: size %llu must be a non-zero multiple of the "
-				 "logical block size %u\n", ctx->size,
-				 ctx->logical_bs);
+			ublk_err("add: size %llu must be a non-zero multiple of the logical block size %u\n",
+				 ctx->size, ctx->logical_bs);
 			return 1;
 		}
 	} else if (!strcmp(ctx->tgt_type, "loop")) {
@@ -1962,8 +2005,7 @@ static int cmd_add(struct cli *c)
 			return 1;
 		}
 		if (c->size_given) {
-			ublk_err("add: --size is not supported for loop (the "
-				 "backing file's size is used)\n");
+			ublk_err("add: --size is not supported for loop (the backing file's size is used)\n");
 			return 1;
 		}
 	} else if (!strcmp(ctx->tgt_type, "nbd")) {
@@ -1977,33 +2019,30 @@ static int cmd_add(struct cli *c)
 		}
 		if (c->conns) {
 			if (c->queues_given && (long)ctx->nr_queues != c->conns) {
-				ublk_err("add: nbd: --conns %ld and -q %u differ "
-					 "(one connection per queue)\n", c->conns,
-					 ctx->nr_queues);
+				ublk_err("add: nbd: --conns %ld and -q %u differ (one connection per queue)\n",
+					 c->conns, ctx->nr_queues);
 				return 1;
 			}
 			ctx->nr_queues = c->conns;
 		}
 		if (c->size_given && (!ctx->size || ctx->size % ctx->logical_bs)) {
-			ublk_err("add: size %llu must be a non-zero multiple of the "
-				 "logical block size %u\n", ctx->size,
-				 ctx->logical_bs);
+			ublk_err("add: size %llu must be a non-zero multiple of the logical block size %u\n",
+				 ctx->size, ctx->logical_bs);
 			return 1;
 		}
 	} else if (!strcmp(ctx->tgt_type, "stripe")) {
 		int i;
 
 		if (ctx->nr_files < 2) {
-			ublk_err("add: stripe target needs at least two backing "
-				 "files\n");
+			ublk_err("add: stripe target needs at least two backing files\n");
 			return 1;
 		}
 		if (!ctx->chunk_size)
 			ctx->chunk_size = KUBLK_DEF_CHUNK;
 		if (!is_pow2(ctx->chunk_size) || ctx->chunk_size < 4096 ||
 		    ctx->chunk_size < ctx->logical_bs) {
-			ublk_err("add: --chunk %u must be a power of two >= 4096 "
-				 "and >= the logical block size\n", ctx->chunk_size);
+			ublk_err("add: --chunk %u must be a power of two >= 4096 and >= the logical block size\n",
+				 ctx->chunk_size);
 			return 1;
 		}
 		for (i = 0; i < ctx->nr_files; i++) {
@@ -2014,8 +2053,7 @@ static int cmd_add(struct cli *c)
 			}
 		}
 		if (c->size_given) {
-			ublk_err("add: --size is not supported for stripe (the "
-				 "backing files' sizes are used)\n");
+			ublk_err("add: --size is not supported for stripe (the backing files' sizes are used)\n");
 			return 1;
 		}
 	} else if (!strcmp(ctx->tgt_type, "zoned")) {
@@ -2075,8 +2113,8 @@ static int cmd_recover(struct cli *c)
 			}
 			t = find_tgt_id(KUBLK_SRV_TGT(info.ublksrv_flags));
 			if (!t || strcmp(t->name, "null")) {
-				ublk_err("recover: no saved arguments for dev %d; "
-					 "give -t and the target arguments\n", id);
+				ublk_err("recover: no saved arguments for dev %d; give -t and the target arguments\n",
+					 id);
 				return 1;
 			}
 			snprintf(ctx->tgt_type, sizeof(ctx->tgt_type), "%s",
@@ -2133,7 +2171,7 @@ static int cmd_list(struct cli *c)
 static int cmd_features(void)
 {
 	unsigned long long f;
-	unsigned i;
+	unsigned int i;
 	int ret = ctrl_get_features(&f);
 
 	if (ret) {
@@ -2153,7 +2191,7 @@ static int cmd_features(void)
 }
 
 /* single-device control command that needs only data[0] */
-static int dev_cmd(struct cli *c, const char *name, unsigned op, __u64 data0)
+static int dev_cmd(struct cli *c, const char *name, unsigned int op, __u64 data0)
 {
 	struct ublksrv_ctrl_dev_info info;
 	int ret, id = c->ctx.dev_id;
@@ -2182,43 +2220,43 @@ int main(int argc, char **argv)
 	int ret;
 
 	if (argc < 2) {
-		usage(stderr);
+		print_usage(stderr);
 		return 1;
 	}
 	cmd = argv[1];
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
-		usage(stdout);
+		print_usage(stdout);
 		return 0;
 	}
 	if (parse_cli(argc - 1, argv + 1, &c))
 		return 1;
 
-	if (!strcmp(cmd, "add"))
+	if (!strcmp(cmd, "add")) {
 		ret = cmd_add(&c);
-	else if (!strcmp(cmd, "recover"))
+	} else if (!strcmp(cmd, "recover")) {
 		ret = cmd_recover(&c);
-	else if (!strcmp(cmd, "del"))
+	} else if (!strcmp(cmd, "del")) {
 		ret = cmd_del(&c);
-	else if (!strcmp(cmd, "list"))
+	} else if (!strcmp(cmd, "list")) {
 		ret = cmd_list(&c);
-	else if (!strcmp(cmd, "features"))
+	} else if (!strcmp(cmd, "features")) {
 		ret = cmd_features();
-	else if (!strcmp(cmd, "update_size")) {
+	} else if (!strcmp(cmd, "update_size")) {
 		if (!c.size_given || !c.size || c.size % 512) {
 			ublk_err("update_size: -s bytes (non-zero multiple of 512) required\n");
 			return 1;
 		}
 		ret = dev_cmd(&c, "update_size", UBLK_U_CMD_UPDATE_SIZE,
 			      c.size >> 9);
-	} else if (!strcmp(cmd, "quiesce"))
+	} else if (!strcmp(cmd, "quiesce")) {
 		ret = dev_cmd(&c, "quiesce", UBLK_U_CMD_QUIESCE_DEV,
 			      c.timeout_ms);
-	else if (!strcmp(cmd, "stop"))
+	} else if (!strcmp(cmd, "stop")) {
 		ret = dev_cmd(&c, "stop", c.safe ? UBLK_U_CMD_TRY_STOP_DEV :
 			      UBLK_U_CMD_STOP_DEV, 0);
-	else {
+	} else {
 		ublk_err("unknown command '%s'\n", cmd);
-		usage(stderr);
+		print_usage(stderr);
 		ret = 1;
 	}
 	ctrl_deinit();

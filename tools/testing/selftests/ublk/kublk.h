@@ -49,6 +49,14 @@
 #include <liburing.h>
 #include <linux/ublk_cmd.h>
 
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+#endif
+
+#ifndef fallthrough
+#define fallthrough		__attribute__((__fallthrough__))
+#endif
+
 /*
  * Compatibility with older installed UAPI headers (e.g. a 6.12 tree).  The
  * project's own include/uapi/linux/ublk_cmd.h carries all of these with the
@@ -158,27 +166,28 @@
  *   bits 24..39  target private data
  *   bit  63      set for target I/O, clear for ublk uring_cmds
  */
-static inline __u64 build_user_data(unsigned tag, unsigned op,
-				    unsigned tgt_data, bool is_tgt)
+static inline __u64 build_user_data(unsigned int tag, unsigned int op,
+				    unsigned int tgt_data, bool is_tgt)
 {
 	return (__u64)(tag & 0xffff) | ((__u64)(op & 0xff) << 16) |
 		((__u64)(tgt_data & 0xffff) << 24) | ((__u64)is_tgt << 63);
 }
-static inline unsigned user_data_to_tag(__u64 ud) { return ud & 0xffff; }
-static inline unsigned user_data_to_op(__u64 ud) { return (ud >> 16) & 0xff; }
-static inline unsigned user_data_to_tgt_data(__u64 ud) { return (ud >> 24) & 0xffff; }
+
+static inline unsigned int user_data_to_tag(__u64 ud) { return ud & 0xffff; }
+static inline unsigned int user_data_to_op(__u64 ud) { return (ud >> 16) & 0xff; }
+static inline unsigned int user_data_to_tgt_data(__u64 ud) { return (ud >> 24) & 0xffff; }
 static inline bool user_data_is_tgt(__u64 ud) { return ud >> 63; }
 
 /* Parsed command line of "add"/"recover"; also what the state file stores. */
 struct dev_ctx {
 	char tgt_type[16];
 	int dev_id;			/* -1: let the kernel pick */
-	unsigned nr_queues;
-	unsigned depth;
-	unsigned max_io_buf_bytes;
+	unsigned int nr_queues;
+	unsigned int depth;
+	unsigned int max_io_buf_bytes;
 	unsigned long long size;	/* null: device size; 0 = default */
-	unsigned logical_bs;
-	unsigned physical_bs;
+	unsigned int logical_bs;
+	unsigned int physical_bs;
 	bool user_copy;
 	bool get_data;
 	bool recovery;
@@ -207,7 +216,7 @@ struct dev_ctx {
 	 */
 	bool zc_leak_unreg;
 	unsigned long long zc_leak_sector;
-	unsigned chunk_size;		/* stripe: bytes per chunk (power of 2) */
+	unsigned int chunk_size;		/* stripe: bytes per chunk (power of 2) */
 	/* zoned target; the driver validates these (SET_PARAMS) */
 	unsigned long long zone_size;	/* bytes */
 	unsigned int conv_zones;
@@ -237,14 +246,14 @@ struct ublk_queue;
 
 struct ublk_io {
 	void *buf;			/* bounce buffer, NULL in zero copy */
-	unsigned flags;
+	unsigned int flags;
 #define IO_F_CMD_INFLIGHT	(1U << 0)	/* a FETCH/COMMIT/GET_DATA is in the kernel */
 #define IO_F_DONE		(1U << 1)	/* aborted: never re-fetch */
 #define IO_F_IN_SERVER		(1U << 2)	/* request owned by us */
 	int result;
 	int tgt_inflight;		/* target SQEs still in flight */
 	int tgt_res;			/* target scratch */
-	unsigned tgt_flags;		/* target scratch */
+	unsigned int tgt_flags;		/* target scratch */
 	/*
 	 * addr of the next COMMIT in user/zero copy modes: the LBA a zone
 	 * append was written at (zone_append_lba); reset after use
@@ -317,7 +326,7 @@ struct ublk_dev {
 	void *tgt_data;
 	int tgt_sqes_per_io;		/* 0: tgt->sqes_per_io */
 	unsigned long long dev_size;
-	unsigned nr_queues;
+	unsigned int nr_queues;
 	struct ublk_queue *q[KUBLK_MAX_QUEUES * KUBLK_MAX_PER_IO_TASKS];
 	char cdev_path[KUBLK_PATH_MAX];
 	int wake_fd[2];			/* queue threads and signals poke main */
@@ -334,13 +343,13 @@ struct io_uring_sqe *ublk_alloc_tgt_sqe(struct ublk_queue *q);
  * ios[tag].tgt_inflight, that is the target's business)
  */
 struct io_uring_sqe *ublk_prep_buf_reg(struct ublk_queue *q, int tag,
-				       bool reg, unsigned tgt_data);
+				       bool reg, unsigned int tgt_data);
 /*
  * make sure @nr SQEs can be taken without an implicit submit in between
  * (a link chain must go to the kernel in one piece); false if the ring is
  * too small for @nr
  */
-bool ublk_queue_reserve_sqes(struct ublk_queue *q, unsigned nr);
+bool ublk_queue_reserve_sqes(struct ublk_queue *q, unsigned int nr);
 
 /* pread/pwrite offset of a request's data on /dev/ublkcN (user copy) */
 static inline __u64 ublk_user_copy_off(int q_id, int tag)
@@ -359,34 +368,41 @@ static inline const struct ublksrv_io_desc *ublk_get_iod(const struct ublk_queue
 {
 	return &q->iods[tag];
 }
+
 static inline void *ublk_io_buf(const struct ublk_queue *q, int tag)
 {
 	return q->ios[tag].buf;
 }
+
 static inline bool ublk_queue_zc(const struct ublk_queue *q)
 {
 	return q->dev->info.flags & UBLK_F_SUPPORT_ZERO_COPY;
 }
+
 static inline bool ublk_queue_auto_zc(const struct ublk_queue *q)
 {
 	return q->dev->info.flags & UBLK_F_AUTO_BUF_REG;
 }
+
 static inline bool ublk_queue_user_copy(const struct ublk_queue *q)
 {
 	return q->dev->info.flags & UBLK_F_USER_COPY;
 }
+
 /* index of the tag's request buffer in the queue ring's buffer table */
-static inline unsigned ublk_io_buf_index(const struct ublk_queue *q, int tag)
+static inline unsigned int ublk_io_buf_index(const struct ublk_queue *q, int tag)
 {
 	(void)q;
 	return tag;
 }
+
 /* the driver registered this request's buffer (AUTO_BUF_REG succeeded) */
 static inline bool ublk_io_auto_reg(const struct ublk_queue *q,
 				    const struct ublksrv_io_desc *iod)
 {
 	return ublk_queue_auto_zc(q) && !(iod->op_flags & UBLK_IO_F_NEED_REG_BUF);
 }
+
 /*
  * the server must register the buffer itself: -z, or an AUTO_BUF_REG
  * fallback request (only READ/WRITE carry data)
@@ -398,6 +414,7 @@ static inline bool ublk_io_need_reg(const struct ublk_queue *q,
 		return iod->op_flags & UBLK_IO_F_NEED_REG_BUF;
 	return ublk_queue_zc(q);
 }
+
 /* any zero-copy mode: data only through fixed buffers */
 static inline bool ublk_io_zc(const struct ublk_queue *q,
 			      const struct ublksrv_io_desc *iod)
@@ -410,8 +427,11 @@ void ublk_set_basic_params(struct ublk_dev *dev, unsigned long long size);
 
 #define ublk_err(fmt, ...)	fprintf(stderr, "kublk: " fmt, ##__VA_ARGS__)
 extern int kublk_verbose;
-#define ublk_dbg(fmt, ...)	do { if (kublk_verbose) \
-		fprintf(stderr, "kublk: " fmt, ##__VA_ARGS__); } while (0)
+#define ublk_dbg(fmt, ...)						\
+	do {								\
+		if (kublk_verbose)					\
+			fprintf(stderr, "kublk: " fmt, ##__VA_ARGS__);	\
+	} while (0)
 
 extern const struct target_ops null_tgt_ops;
 extern const struct target_ops loop_tgt_ops;

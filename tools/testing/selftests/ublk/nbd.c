@@ -36,6 +36,7 @@
  * queue goes away (all io commands aborted, nothing in flight) the
  * connection is closed with NBD_CMD_DISC.
  */
+#include <assert.h>
 #include <endian.h>
 #include <netdb.h>
 #include <signal.h>
@@ -44,10 +45,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include "kublk.h"
-
-#ifndef __packed
-#define __packed __attribute__((packed))
-#endif
 
 /* handshake (NBD protocol, newstyle) */
 #define NBDP_INIT_MAGIC		0x4e42444d41474943ULL	/* "NBDMAGIC" */
@@ -99,6 +96,8 @@
 #define NBD_K_REG		3
 #define NBD_K_UNREG		4
 
+/* on-the-wire structures: no padding anywhere, not even at the tail */
+#pragma pack(push, 1)
 struct nbd_req_hdr {
 	__be32 magic;
 	__be16 flags;
@@ -106,13 +105,43 @@ struct nbd_req_hdr {
 	__be64 handle;
 	__be64 from;
 	__be32 len;
-} __packed;
+};
 
 struct nbd_reply_hdr {
 	__be32 magic;
 	__be32 error;
 	__be64 handle;
-} __packed;
+};
+
+/* newstyle server greeting */
+struct nbd_hello {
+	__be64 magic;
+	__be64 opts_magic;
+	__be16 flags;
+};
+
+/* client option request header */
+struct nbd_opt_hdr {
+	__be64 magic;
+	__be32 opt;
+	__be32 len;
+};
+
+/* server option reply header */
+struct nbd_opt_reply {
+	__be64 magic;
+	__be32 opt;
+	__be32 type;
+	__be32 len;
+};
+
+#pragma pack(pop)
+
+static_assert(sizeof(struct nbd_req_hdr) == 28, "nbd request header size");
+static_assert(sizeof(struct nbd_reply_hdr) == 16, "nbd reply header size");
+static_assert(sizeof(struct nbd_hello) == 18, "nbd greeting size");
+static_assert(sizeof(struct nbd_opt_hdr) == 16, "nbd option header size");
+static_assert(sizeof(struct nbd_opt_reply) == 20, "nbd option reply size");
 
 struct nbd_tag {
 	struct nbd_req_hdr hdr;
@@ -260,11 +289,7 @@ static const char *nbd_rep_err_name(unsigned int type)
 
 static int nbd_send_opt(int fd, unsigned int opt, const void *data, unsigned int len)
 {
-	struct {
-		__be64 magic;
-		__be32 opt;
-		__be32 len;
-	} __packed h = {
+	struct nbd_opt_hdr h = {
 		htobe64(NBDP_OPTS_MAGIC), htobe32(opt), htobe32(len),
 	};
 	int ret = nbd_xfer(fd, &h, sizeof(h), true);
@@ -330,12 +355,7 @@ static int nbd_opt_go(int fd, const char *name, bool no_zeroes,
 		return ret;
 
 	for (;;) {
-		struct {
-			__be64 magic;
-			__be32 opt;
-			__be32 type;
-			__be32 len;
-		} __packed r;
+		struct nbd_opt_reply r;
 		unsigned int type, len;
 		__be64 v64;
 
@@ -346,8 +366,7 @@ static int nbd_opt_go(int fd, const char *name, bool no_zeroes,
 		len = be32toh(r.len);
 		if (be64toh(r.magic) != NBDP_REP_MAGIC ||
 		    be32toh(r.opt) != NBDP_OPT_GO || len > 65536) {
-			ublk_err("nbd: malformed option reply (magic 0x%llx "
-				 "option %u length %u)\n",
+			ublk_err("nbd: malformed option reply (magic 0x%llx option %u length %u)\n",
 				 (unsigned long long)be64toh(r.magic),
 				 be32toh(r.opt), len);
 			return -EPROTO;
@@ -403,8 +422,7 @@ static int nbd_opt_go(int fd, const char *name, bool no_zeroes,
 		free(p);
 	}
 	if (!have_export) {
-		ublk_err("nbd: server acknowledged NBD_OPT_GO without the "
-			 "export information\n");
+		ublk_err("nbd: server acknowledged NBD_OPT_GO without the export information\n");
 		return -EPROTO;
 	}
 	return 0;
@@ -417,11 +435,7 @@ bad_info:
 
 static int nbd_handshake(int fd, const char *name, struct nbd_export *exp)
 {
-	struct {
-		__be64 magic;
-		__be64 opts_magic;
-		__be16 flags;
-	} __packed g;
+	struct nbd_hello g;
 	unsigned int flags;
 	__be32 cflags;
 	int ret;
@@ -437,15 +451,13 @@ static int nbd_handshake(int fd, const char *name, struct nbd_export *exp)
 		return -EPROTO;
 	}
 	if (be64toh(g.opts_magic) == NBDP_OLD_MAGIC) {
-		ublk_err("nbd: server speaks the oldstyle handshake, not "
-			 "supported\n");
+		ublk_err("nbd: server speaks the oldstyle handshake, not supported\n");
 		return -EPROTO;
 	}
 	flags = be16toh(g.flags);
 	if (be64toh(g.opts_magic) != NBDP_OPTS_MAGIC ||
 	    !(flags & NBDP_FLAG_FIXED_NEWSTYLE)) {
-		ublk_err("nbd: server does not offer the fixed newstyle "
-			 "handshake\n");
+		ublk_err("nbd: server does not offer the fixed newstyle handshake\n");
 		return -EPROTO;
 	}
 	flags &= NBDP_FLAG_FIXED_NEWSTYLE | NBDP_FLAG_NO_ZEROES;
@@ -530,15 +542,14 @@ static int nbd_init(struct ublk_dev *dev)
 		if (!i) {
 			nd->exp = exp;
 		} else if (exp.size != nd->exp.size || exp.tflags != nd->exp.tflags) {
-			ublk_err("nbd: connection %d sees a different export "
-				 "(size %llu flags 0x%x)\n", i, exp.size,
-				 exp.tflags);
+			ublk_err("nbd: connection %d sees a different export (size %llu flags 0x%x)\n",
+				 i, exp.size, exp.tflags);
 			ret = -EPROTO;
 			goto fail;
 		}
 	}
-	ublk_dbg("nbd: %s:%s export '%s' size %llu flags 0x%x bs %u/%u/%u, "
-		 "%d connections\n", ctx->nbd_host, port, ctx->nbd_export,
+	ublk_dbg("nbd: %s:%s export '%s' size %llu flags 0x%x bs %u/%u/%u, %d connections\n",
+		 ctx->nbd_host, port, ctx->nbd_export,
 		 nd->exp.size, nd->exp.tflags, nd->exp.min_bs, nd->exp.pref_bs,
 		 nd->exp.max_bs, nd->nr_conns);
 	dev->tgt_data = nd;
@@ -568,9 +579,8 @@ static int nbd_init(struct ublk_dev *dev)
 	size = nd->exp.size;
 	if (ctx->size) {
 		if (ctx->size > size) {
-			ublk_err("nbd: export '%s' has %llu bytes, less than the "
-				 "requested size %llu\n", ctx->nbd_export, size,
-				 ctx->size);
+			ublk_err("nbd: export '%s' has %llu bytes, less than the requested size %llu\n",
+				 ctx->nbd_export, size, ctx->size);
 			ret = -ENOSPC;
 			goto fail_nofree;
 		}
@@ -859,8 +869,7 @@ static void nbd_conn_fail(struct ublk_queue *q, struct nbd_conn *c,
 			 err ? ": " : "", err ? strerror(-err) : "");
 		if (nd->exit_on_fail) {
 			/* USER_RECOVERY: the driver keeps the requests */
-			ublk_err("q%d: exiting, recover the device to "
-				 "reconnect\n", q->q_id);
+			ublk_err("q%d: exiting, recover the device to reconnect\n", q->q_id);
 			fflush(stderr);
 			kill(getpid(), SIGKILL);
 		}
@@ -1034,8 +1043,8 @@ static void nbd_rx_done(struct ublk_queue *q, struct nbd_conn *c, int res)
 	if ((handle & ~0xffffULL) != nbd_handle(q, 0) || tag >= c->depth ||
 	    !c->tags[tag].active || !c->tags[tag].submitted ||
 	    c->tags[tag].replied) {
-		ublk_err("q%d: malformed reply from the server: unknown handle "
-			 "0x%llx\n", q->q_id, (unsigned long long)handle);
+		ublk_err("q%d: malformed reply from the server: unknown handle 0x%llx\n",
+			 q->q_id, (unsigned long long)handle);
 		nbd_conn_fail(q, c, "protocol error", -EPROTO);
 		return;
 	}

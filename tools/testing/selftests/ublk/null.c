@@ -52,7 +52,7 @@ static int null_queue_io(struct ublk_queue *q, int tag)
 {
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
 	struct ublk_io *io = &q->ios[tag];
-	unsigned op = ublksrv_get_op(iod);
+	unsigned int op = ublksrv_get_op(iod);
 
 	if (ublk_io_need_reg(q, iod) &&
 	    (op == UBLK_IO_OP_READ || op == UBLK_IO_OP_WRITE)) {
@@ -77,7 +77,7 @@ static void null_io_done(struct ublk_queue *q, int tag,
 			 const struct io_uring_cqe *cqe)
 {
 	struct ublk_io *io = &q->ios[tag];
-	unsigned kind = user_data_to_tgt_data(cqe->user_data);
+	unsigned int kind = user_data_to_tgt_data(cqe->user_data);
 
 	if (cqe->res < 0) {
 		if (kind == NULL_TGT_REG)

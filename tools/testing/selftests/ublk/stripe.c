@@ -38,22 +38,22 @@
 #define STRIPE_F_REG_FAILED	1	/* io->tgt_flags */
 
 struct stripe_data {
-	unsigned nr;			/* backing files */
-	unsigned chunk;			/* bytes, power of two */
-	unsigned shift;			/* log2(chunk) */
+	unsigned int nr;			/* backing files */
+	unsigned int chunk;			/* bytes, power of two */
+	unsigned int shift;			/* log2(chunk) */
 	int fds[KUBLK_MAX_FILES];
 	unsigned long long rows;	/* chunks per file in use */
 };
 
 struct stripe_piece {
-	unsigned file;			/* 0..nr-1 (fixed file index - 1) */
-	unsigned buf_off;		/* offset in the request's buffer */
-	unsigned len;
+	unsigned int file;			/* 0..nr-1 (fixed file index - 1) */
+	unsigned int buf_off;		/* offset in the request's buffer */
+	unsigned int len;
 	__u64 file_off;
 };
 
-static unsigned stripe_nr_pieces(const struct stripe_data *sd, __u64 off,
-				 __u64 len)
+static unsigned int stripe_nr_pieces(const struct stripe_data *sd, __u64 off,
+				     __u64 len)
 {
 	if (!len)
 		return 0;
@@ -62,7 +62,7 @@ static unsigned stripe_nr_pieces(const struct stripe_data *sd, __u64 off,
 
 /* piece @i of the device range [off, off + len) */
 static void stripe_get_piece(const struct stripe_data *sd, __u64 off,
-			     __u64 len, unsigned i, struct stripe_piece *p)
+			     __u64 len, unsigned int i, struct stripe_piece *p)
 {
 	__u64 chunk_no = (off >> sd->shift) + i;
 	__u64 start = i ? chunk_no << sd->shift : off;
@@ -77,7 +77,7 @@ static void stripe_get_piece(const struct stripe_data *sd, __u64 off,
 	p->len = end - start;
 }
 
-static int stripe_probe_direct(int fd, unsigned bs)
+static int stripe_probe_direct(int fd, unsigned int bs)
 {
 	void *buf;
 	ssize_t n;
@@ -134,7 +134,7 @@ err_errno:
 static void stripe_deinit(struct ublk_dev *dev)
 {
 	struct stripe_data *sd = dev->tgt_data;
-	unsigned i;
+	unsigned int i;
 
 	if (!sd)
 		return;
@@ -151,8 +151,8 @@ static int stripe_init(struct ublk_dev *dev)
 	struct ublk_params *p = &dev->params;
 	unsigned long long size, rows = ~0ULL;
 	struct stripe_data *sd;
-	unsigned chunk = ctx->chunk_size ?: KUBLK_DEF_CHUNK;
-	unsigned max_pieces;
+	unsigned int chunk = ctx->chunk_size ?: KUBLK_DEF_CHUNK;
+	unsigned int max_pieces;
 	int i, fd;
 
 	if (ctx->nr_files < 2 || ctx->nr_files > KUBLK_MAX_FILES) {
@@ -200,8 +200,8 @@ static int stripe_init(struct ublk_dev *dev)
 	if (ctx->recovering)
 		return 0;
 	if (!rows) {
-		ublk_err("stripe: a backing file is smaller than the chunk "
-			 "size %u\n", chunk);
+		ublk_err("stripe: a backing file is smaller than the chunk size %u\n",
+			 chunk);
 		return -EINVAL;
 	}
 	ublk_set_basic_params(dev, (rows << sd->shift) * sd->nr);
@@ -217,7 +217,7 @@ static int stripe_init(struct ublk_dev *dev)
 }
 
 static struct io_uring_sqe *stripe_sqe(struct ublk_queue *q, int tag,
-				       unsigned op, unsigned kind)
+				       unsigned int op, unsigned int kind)
 {
 	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
 
@@ -229,8 +229,8 @@ static struct io_uring_sqe *stripe_sqe(struct ublk_queue *q, int tag,
 }
 
 /* the prep helpers overwrite flags and user_data: set them (again) */
-static void stripe_finish_sqe(struct io_uring_sqe *sqe, unsigned tag,
-			      unsigned op, unsigned kind)
+static void stripe_finish_sqe(struct io_uring_sqe *sqe, unsigned int tag,
+			      unsigned int op, unsigned int kind)
 {
 	sqe->flags |= IOSQE_FIXED_FILE;
 	sqe->user_data = build_user_data(tag, op, kind, true);
@@ -240,14 +240,14 @@ static int stripe_queue_rw(struct ublk_queue *q, int tag,
 			   const struct ublksrv_io_desc *iod)
 {
 	const struct stripe_data *sd = q->dev->tgt_data;
-	unsigned op = ublksrv_get_op(iod);
+	unsigned int op = ublksrv_get_op(iod);
 	__u64 len = (__u64)iod->nr_sectors << 9;
 	__u64 off = iod->start_sector << 9;
 	bool is_read = op == UBLK_IO_OP_READ;
 	bool zc = ublk_io_zc(q, iod);
 	bool manual_reg = ublk_io_need_reg(q, iod);
-	unsigned buf_index = ublk_io_buf_index(q, tag);
-	unsigned i, nr = stripe_nr_pieces(sd, off, len);
+	unsigned int buf_index = ublk_io_buf_index(q, tag);
+	unsigned int i, nr = stripe_nr_pieces(sd, off, len);
 	char *buf = ublk_io_buf(q, tag);
 	struct io_uring_sqe *sqe;
 
@@ -270,7 +270,7 @@ static int stripe_queue_rw(struct ublk_queue *q, int tag,
 	}
 	for (i = 0; i < nr; i++) {
 		struct stripe_piece p;
-		unsigned fidx;
+		unsigned int fidx;
 
 		stripe_get_piece(sd, off, len, i, &p);
 		fidx = p.file + 1;
@@ -301,11 +301,11 @@ static int stripe_queue_rw(struct ublk_queue *q, int tag,
 	return q->ios[tag].tgt_inflight ? 0 : -ENOMEM;
 }
 
-static int stripe_queue_flush(struct ublk_queue *q, int tag, unsigned op)
+static int stripe_queue_flush(struct ublk_queue *q, int tag, unsigned int op)
 {
 	const struct stripe_data *sd = q->dev->tgt_data;
 	struct io_uring_sqe *sqe;
-	unsigned i;
+	unsigned int i;
 
 	if (!ublk_queue_reserve_sqes(q, sd->nr))
 		return -ENOMEM;
@@ -323,11 +323,11 @@ static int stripe_queue_discard(struct ublk_queue *q, int tag,
 				const struct ublksrv_io_desc *iod)
 {
 	const struct stripe_data *sd = q->dev->tgt_data;
-	unsigned op = ublksrv_get_op(iod);
+	unsigned int op = ublksrv_get_op(iod);
 	__u64 len = (__u64)iod->nr_sectors << 9;
 	__u64 off = iod->start_sector << 9;
 	__u64 lo[KUBLK_MAX_FILES], hi[KUBLK_MAX_FILES];
-	unsigned i, nr = stripe_nr_pieces(sd, off, len), nr_sqes = 0;
+	unsigned int i, nr = stripe_nr_pieces(sd, off, len), nr_sqes = 0;
 	struct io_uring_sqe *sqe;
 
 	if (!nr)
@@ -373,7 +373,7 @@ static int stripe_queue_discard(struct ublk_queue *q, int tag,
 static int stripe_queue_io(struct ublk_queue *q, int tag)
 {
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
-	unsigned op = ublksrv_get_op(iod);
+	unsigned int op = ublksrv_get_op(iod);
 
 	q->ios[tag].tgt_inflight = 0;
 	q->ios[tag].tgt_res = 0;
@@ -396,8 +396,8 @@ static void stripe_io_done(struct ublk_queue *q, int tag,
 	const struct stripe_data *sd = q->dev->tgt_data;
 	const struct ublksrv_io_desc *iod = ublk_get_iod(q, tag);
 	struct ublk_io *io = &q->ios[tag];
-	unsigned kind = user_data_to_tgt_data(cqe->user_data);
-	unsigned op = ublksrv_get_op(iod);
+	unsigned int kind = user_data_to_tgt_data(cqe->user_data);
+	unsigned int op = ublksrv_get_op(iod);
 	__u64 len = (__u64)iod->nr_sectors << 9;
 	int res = cqe->res;
 
@@ -421,7 +421,7 @@ static void stripe_io_done(struct ublk_queue *q, int tag,
 
 			stripe_get_piece(sd, iod->start_sector << 9, len, kind,
 					 &p);
-			if (res >= 0 && (unsigned)res != p.len) {
+			if (res >= 0 && (unsigned int)res != p.len) {
 				ublk_err("q%d tag %d: piece %u: %d of %u bytes\n",
 					 q->q_id, tag, kind, res, p.len);
 				res = -EIO;

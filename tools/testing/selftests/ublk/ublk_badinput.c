@@ -75,7 +75,7 @@ static void skip(const char *what, const char *why)
 static struct io_uring ctrl;
 static int ctrl_fd;
 
-static int ring_cmd(struct io_uring *ring, int fd, unsigned op, const void *cmd,
+static int ring_cmd(struct io_uring *ring, int fd, unsigned int op, const void *cmd,
 		    size_t cmd_len, bool sqe128)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
@@ -100,8 +100,8 @@ static int ring_cmd(struct io_uring *ring, int fd, unsigned op, const void *cmd,
 	return ret;
 }
 
-static int ctrl_cmd(unsigned op, __u32 dev_id, __u16 q_id, void *addr,
-		    unsigned len, __u64 data0)
+static int ctrl_cmd(unsigned int op, __u32 dev_id, __u16 q_id, void *addr,
+		    unsigned int len, __u64 data0)
 {
 	struct ublksrv_ctrl_cmd c = {
 		.dev_id = dev_id, .queue_id = q_id, .len = len,
@@ -111,7 +111,7 @@ static int ctrl_cmd(unsigned op, __u32 dev_id, __u16 q_id, void *addr,
 	return ring_cmd(&ctrl, ctrl_fd, op, &c, sizeof(c), true);
 }
 
-static int add_dev(struct ublksrv_ctrl_dev_info *info, __u32 hdr_id, unsigned len)
+static int add_dev(struct ublksrv_ctrl_dev_info *info, __u32 hdr_id, unsigned int len)
 {
 	return ctrl_cmd(UBLK_U_CMD_ADD_DEV, hdr_id, (__u16)-1, info, len, 0);
 }
@@ -122,8 +122,8 @@ static void del_dev(__u32 id)
 	ctrl_cmd(UBLK_U_CMD_DEL_DEV, id, (__u16)-1, NULL, 0, 0);
 }
 
-static void init_info(struct ublksrv_ctrl_dev_info *info, unsigned nrq,
-		      unsigned depth)
+static void init_info(struct ublksrv_ctrl_dev_info *info, unsigned int nrq,
+		      unsigned int depth)
 {
 	memset(info, 0, sizeof(*info));
 	info->nr_hw_queues = nrq;
@@ -135,7 +135,7 @@ static void init_info(struct ublksrv_ctrl_dev_info *info, unsigned nrq,
 
 /* ADD_DEV that must fail; deletes the device if it unexpectedly succeeds */
 static void add_must_fail(const char *what, struct ublksrv_ctrl_dev_info *info,
-			  __u32 hdr_id, unsigned len, int exp)
+			  __u32 hdr_id, unsigned int len, int exp)
 {
 	int ret = add_dev(info, hdr_id, len);
 
@@ -166,7 +166,7 @@ static __u64 uc_off(int q, int tag)
 		((__u64)tag << UBLK_TAG_OFF);
 }
 
-static void io_prep(struct io_state *s, unsigned op, int q, int tag,
+static void io_prep(struct io_state *s, unsigned int op, int q, int tag,
 		    int result, __u64 addr, __u64 ud)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
@@ -191,8 +191,8 @@ static void io_prep(struct io_state *s, unsigned op, int q, int tag,
 }
 
 /* submit one io command and wait up to @ms for its CQE */
-static int io_sync(struct io_state *s, unsigned op, int q, int tag, int result,
-		   __u64 addr, __u64 ud, unsigned ms)
+static int io_sync(struct io_state *s, unsigned int op, int q, int tag, int result,
+		   __u64 addr, __u64 ud, unsigned int ms)
 {
 	struct __kernel_timespec ts = { ms / 1000, (ms % 1000) * 1000000LL };
 	struct io_uring_cqe *cqe;
@@ -226,7 +226,7 @@ static __u64 fetch_addr(struct io_state *s, int tag)
 static void serve_one(struct io_state *s, int tag)
 {
 	const struct ublksrv_io_desc *iod = &s->iods[tag];
-	unsigned op = ublksrv_get_op(iod), len = iod->nr_sectors << 9;
+	unsigned int op = ublksrv_get_op(iod), len = iod->nr_sectors << 9;
 	int res = 0;
 
 	if (op == UBLK_IO_OP_READ) {

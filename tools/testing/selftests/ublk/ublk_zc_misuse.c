@@ -145,9 +145,9 @@ static unsigned long long now_ms(void)
 	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
 }
 
-static unsigned char pattern(unsigned seed, unsigned i)
+static unsigned char pattern(unsigned int seed, unsigned int i)
 {
-	unsigned x = seed * 2654435761u + i * 40503u;
+	unsigned int x = seed * 2654435761u + i * 40503u;
 
 	x ^= x >> 13;
 	x *= 0x5bd1e995u;
@@ -155,18 +155,18 @@ static unsigned char pattern(unsigned seed, unsigned i)
 	return x;
 }
 
-static void fill_pattern(unsigned char *p, unsigned len, unsigned seed)
+static void fill_pattern(unsigned char *p, unsigned int len, unsigned int seed)
 {
-	unsigned i;
+	unsigned int i;
 
 	for (i = 0; i < len; i++)
 		p[i] = pattern(seed, i);
 }
 
 /* first differing byte, -1 if equal */
-static int cmp_pattern(const unsigned char *p, unsigned len, unsigned seed)
+static int cmp_pattern(const unsigned char *p, unsigned int len, unsigned int seed)
 {
-	unsigned i;
+	unsigned int i;
 
 	for (i = 0; i < len; i++)
 		if (p[i] != pattern(seed, i))
@@ -181,10 +181,10 @@ static int cmp_pattern(const unsigned char *p, unsigned len, unsigned seed)
 struct io_req {
 	int id;
 	int is_write;
-	unsigned dev_id;
-	unsigned off;
-	unsigned len;
-	unsigned seed;
+	unsigned int dev_id;
+	unsigned int off;
+	unsigned int len;
+	unsigned int seed;
 };
 
 struct io_result {
@@ -286,8 +286,8 @@ static void helper_stop(void)
 	helper_pid = -1;
 }
 
-static int io_start(int id, bool is_write, unsigned dev_id, unsigned off,
-		    unsigned len, unsigned seed)
+static int io_start(int id, bool is_write, unsigned int dev_id, unsigned int off,
+		    unsigned int len, unsigned int seed)
 {
 	struct io_req r = {
 		.id = id, .is_write = is_write, .dev_id = dev_id, .off = off,
@@ -298,7 +298,7 @@ static int io_start(int id, bool is_write, unsigned dev_id, unsigned off,
 }
 
 /* collect results for up to @ms; true once result @id is in */
-static bool io_wait(int id, unsigned ms)
+static bool io_wait(int id, unsigned int ms)
 {
 	unsigned long long end = now_ms() + ms;
 
@@ -328,7 +328,7 @@ static bool io_wait(int id, unsigned ms)
 static struct io_uring ctrl;
 static int ctrl_fd = -1;
 
-static void ctrl_prep(unsigned op, __u32 dev_id, void *addr, unsigned len,
+static void ctrl_prep(unsigned int op, __u32 dev_id, void *addr, unsigned int len,
 		      __u64 data0)
 {
 	struct ublksrv_ctrl_cmd c = {
@@ -349,7 +349,7 @@ static void ctrl_prep(unsigned op, __u32 dev_id, void *addr, unsigned len,
 	memcpy((char *)sqe + offsetof(struct io_uring_sqe, addr3), &c, sizeof(c));
 }
 
-static int ctrl_cmd(unsigned op, __u32 dev_id, void *addr, unsigned len,
+static int ctrl_cmd(unsigned int op, __u32 dev_id, void *addr, unsigned int len,
 		    __u64 data0)
 {
 	struct io_uring_cqe *cqe;
@@ -385,13 +385,14 @@ static int scratch = -1;	/* WRITE_FIXED target */
 static int tstate[DEPTH];
 static bool claimed[DEPTH];	/* owned and kept by a check */
 static __u64 sync_seq = UD_SYNC_BASE;
-static unsigned nr_served;
+static unsigned int nr_served;
 
 /* requests the checks are waiting for; never served automatically */
 struct expect {
 	bool used;
-	unsigned op, off, len;
+	unsigned int op, off, len;
 };
+
 static struct expect expected[4];
 
 static struct io_uring_sqe *get_sqe(void)
@@ -410,8 +411,8 @@ static struct io_uring_sqe *get_sqe(void)
 	return sqe;
 }
 
-static void prep_io_cmd(struct io_uring_sqe *sqe, unsigned op, unsigned q_id,
-			unsigned tag, int result, __u64 addr)
+static void prep_io_cmd(struct io_uring_sqe *sqe, unsigned int op, unsigned int q_id,
+			unsigned int tag, int result, __u64 addr)
 {
 	struct ublksrv_io_cmd c = {
 		.q_id = q_id, .tag = tag, .result = result, .addr = addr,
@@ -425,7 +426,7 @@ static void prep_io_cmd(struct io_uring_sqe *sqe, unsigned op, unsigned q_id,
 
 static void handle_fetch_cqe(const struct io_uring_cqe *cqe)
 {
-	unsigned tag = cqe->user_data - UD_FETCH(0);
+	unsigned int tag = cqe->user_data - UD_FETCH(0);
 
 	if (cqe->res == UBLK_IO_RES_OK) {
 		tstate[tag] = T_OWNED;
@@ -441,7 +442,7 @@ static void handle_fetch_cqe(const struct io_uring_cqe *cqe)
  * Wait up to @ms for the CQE with user_data @ud (0: just collect FETCH
  * completions for @ms).  Returns its res, or PENDING.
  */
-static int reap(__u64 ud, unsigned ms)
+static int reap(__u64 ud, unsigned int ms)
 {
 	unsigned long long end = now_ms() + ms;
 
@@ -465,21 +466,21 @@ static int reap(__u64 ud, unsigned ms)
 			printf("INFO: io_uring_wait_cqe: %s\n", strerror(-ret));
 			return ret;
 		}
-		if (UD_IS_FETCH(cqe->user_data)) {
-			handle_fetch_cqe(cqe);
-		} else if (ud && cqe->user_data == ud) {
+		if (!UD_IS_FETCH(cqe->user_data) && ud && cqe->user_data == ud) {
 			ret = cqe->res;
 			io_uring_cqe_seen(&ring, cqe);
 			return ret;
-		} else {
+		}
+		if (UD_IS_FETCH(cqe->user_data))
+			handle_fetch_cqe(cqe);
+		else
 			printf("INFO: stray completion ud 0x%llx res %d\n",
 			       (unsigned long long)cqe->user_data, cqe->res);
-		}
 		io_uring_cqe_seen(&ring, cqe);
 	}
 }
 
-static int buf_cmd(unsigned op, unsigned q_id, unsigned tag, unsigned index)
+static int buf_cmd(unsigned int op, unsigned int q_id, unsigned int tag, unsigned int index)
 {
 	struct io_uring_sqe *sqe = get_sqe();
 	__u64 ud = ++sync_seq;
@@ -489,19 +490,19 @@ static int buf_cmd(unsigned op, unsigned q_id, unsigned tag, unsigned index)
 	return reap(ud, 5000);
 }
 
-static int reg_buf(unsigned tag, unsigned index)
+static int reg_buf(unsigned int tag, unsigned int index)
 {
 	return buf_cmd(UBLK_U_IO_REGISTER_IO_BUF, 0, tag, index);
 }
 
-static int unreg_buf(unsigned tag, unsigned index)
+static int unreg_buf(unsigned int tag, unsigned int index)
 {
 	return buf_cmd(UBLK_U_IO_UNREGISTER_IO_BUF, 0, tag, index);
 }
 
 /* READ_FIXED from @fd into buffer @index at @buf_off (kernel buffer offset) */
-static int rw_fixed(bool is_read, int fd, unsigned index, unsigned buf_off,
-		    unsigned len, __u64 file_off)
+static int rw_fixed(bool is_read, int fd, unsigned int index, unsigned int buf_off,
+		    unsigned int len, __u64 file_off)
 {
 	struct io_uring_sqe *sqe = get_sqe();
 	__u64 ud = ++sync_seq;
@@ -516,7 +517,7 @@ static int rw_fixed(bool is_read, int fd, unsigned index, unsigned buf_off,
 	return reap(ud, 5000);
 }
 
-static void commit(unsigned tag, int res)
+static void commit(unsigned int tag, int res)
 {
 	struct io_uring_sqe *sqe = get_sqe();
 
@@ -531,7 +532,7 @@ static void commit(unsigned tag, int res)
  * A COMMIT_AND_FETCH that must fail at once; if the driver accepts it
  * instead, the tag is parked under a user_data nobody waits for: give it up.
  */
-static int commit_must_fail(unsigned tag, int res, __u64 addr)
+static int commit_must_fail(unsigned int tag, int res, __u64 addr)
 {
 	struct io_uring_sqe *sqe = get_sqe();
 	__u64 ud = ++sync_seq;
@@ -547,7 +548,7 @@ static int commit_must_fail(unsigned tag, int res, __u64 addr)
 	return ret;
 }
 
-static int buffers_update(unsigned index, void *base, size_t len)
+static int buffers_update(unsigned int index, void *base, size_t len)
 {
 	struct iovec iov = { .iov_base = base, .iov_len = len };
 
@@ -556,7 +557,7 @@ static int buffers_update(unsigned index, void *base, size_t len)
 
 static bool is_expected(const struct ublksrv_io_desc *iod)
 {
-	unsigned i;
+	unsigned int i;
 
 	for (i = 0; i < 4; i++)
 		if (expected[i].used && expected[i].op == ublksrv_get_op(iod) &&
@@ -571,10 +572,10 @@ static bool is_expected(const struct ublksrv_io_desc *iod)
  * plain zero-copy server: REGISTER, fixed read/write on the memfd,
  * UNREGISTER, COMMIT.
  */
-static void serve_other(unsigned tag)
+static void serve_other(unsigned int tag)
 {
 	const struct ublksrv_io_desc *iod = &iods[tag];
-	unsigned op = ublksrv_get_op(iod), len = iod->nr_sectors << 9;
+	unsigned int op = ublksrv_get_op(iod), len = iod->nr_sectors << 9;
 	__u64 off = iod->start_sector << 9;
 	int res = 0, ret;
 
@@ -608,7 +609,7 @@ static void serve_other(unsigned tag)
 static void serve_pending(void)
 {
 	bool again = true;
-	unsigned t;
+	unsigned int t;
 
 	if (!ring_open)
 		return;
@@ -625,10 +626,10 @@ static void serve_pending(void)
 }
 
 /* wait until a request (op, off, len) is owned by us; its tag or -1 */
-static int wait_request(unsigned op, unsigned off, unsigned len, unsigned ms)
+static int wait_request(unsigned int op, unsigned int off, unsigned int len, unsigned int ms)
 {
 	unsigned long long end = now_ms() + ms;
-	unsigned t;
+	unsigned int t;
 
 	for (;;) {
 		serve_pending();
@@ -649,7 +650,7 @@ static int wait_request(unsigned op, unsigned off, unsigned len, unsigned ms)
 	}
 }
 
-static void expect_io(int slot, unsigned op, unsigned off, unsigned len)
+static void expect_io(int slot, unsigned int op, unsigned int off, unsigned int len)
 {
 	expected[slot].used = true;
 	expected[slot].op = op;
@@ -679,8 +680,8 @@ static void cdev_close(void)
 /* ------------------------------------------------------------------ */
 
 /* REGISTER at an index that must fail; undo it if it unexpectedly worked */
-static void check_reg_fails(const char *what, unsigned q_id, unsigned tag,
-			    unsigned index, int exp)
+static void check_reg_fails(const char *what, unsigned int q_id, unsigned int tag,
+			    unsigned int index, int exp)
 {
 	int ret = buf_cmd(UBLK_U_IO_REGISTER_IO_BUF, q_id, tag, index);
 
@@ -731,7 +732,10 @@ static int unreg_buf_linked_reused(unsigned int tag, unsigned int index,
 	return ret;
 }
 
-static void run_checks(unsigned dev_id)
+/* what check() reports for unreg_buf_linked_reused() */
+#define LINKED_REUSED_WHAT "UNREGISTER_IO_BUF of the READ request, linked behind a pipe read, its SQ entry reused before it runs"
+
+static void run_checks(unsigned int dev_id)
 {
 	char what[160], got[64];
 	unsigned char *data;
@@ -778,15 +782,15 @@ static void run_checks(unsigned dev_id)
 	if (reg_r) {
 		check("REGISTER_IO_BUF of the READ request again at index 0",
 		      reg_buf(tr, IDX_READ), -EBUSY);
-		check_reg_fails("REGISTER_IO_BUF of the WRITE request over "
-				"occupied index 0", 0, tw, IDX_READ, -EBUSY);
+		check_reg_fails("REGISTER_IO_BUF of the WRITE request over occupied index 0",
+				0, tw, IDX_READ, -EBUSY);
 	}
 	/* a user buffer in the table: not ours to replace or unregister */
 	ret = buffers_update(IDX_USER, ubuf, IO_LEN);
 	check("IORING_REGISTER_BUFFERS_UPDATE: user buffer at index 3", ret, 1);
 	if (ret == 1) {
-		check_reg_fails("REGISTER_IO_BUF of the WRITE request over a "
-				"user-buffer slot", 0, tw, IDX_USER, -EBUSY);
+		check_reg_fails("REGISTER_IO_BUF of the WRITE request over a user-buffer slot",
+				0, tw, IDX_USER, -EBUSY);
 		check("UNREGISTER_IO_BUF of a user-buffer slot",
 		      unreg_buf(tr, IDX_USER), -EINVAL);
 		check("IORING_REGISTER_BUFFERS_UPDATE clearing the user slot",
@@ -851,8 +855,7 @@ static void run_checks(unsigned dev_id)
 		check("READ_FIXED of the whole READ request",
 		      rw_fixed(true, memfd, IDX_READ, 0, IO_LEN, OFF_READ),
 		      IO_LEN);
-		check("UNREGISTER_IO_BUF of the READ request, linked behind a "
-		      "pipe read, its SQ entry reused before it runs",
+		check(LINKED_REUSED_WHAT,
 		      unreg_buf_linked_reused(tr, IDX_READ, IDX_EMPTY), 0);
 		check("UNREGISTER_IO_BUF of the READ request's slot again (empty)",
 		      unreg_buf(tr, IDX_READ), -EINVAL);
@@ -938,13 +941,13 @@ static void run_checks(unsigned dev_id)
 	cdev_close();
 	printf("INFO: /dev/ublkc%u closed as well\n", dev_id);
 	if (io_wait(3, 30000))
-		check_cond("the uncommitted request's I/O fails after ring + "
-			   "char device close", results[3].ret < 0,
+		check_cond("the uncommitted request's I/O fails after ring + char device close",
+			   results[3].ret < 0,
 			   ename(results[3].ret, got, sizeof(got)),
 			   "an error (-EIO)");
 	else
-		check("the uncommitted request's I/O fails after ring + char "
-		      "device close", PENDING, -EIO);
+		check("the uncommitted request's I/O fails after ring + char device close",
+		      PENDING, -EIO);
 }
 
 int main(void)
