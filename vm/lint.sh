@@ -4,7 +4,8 @@
 # make lint: kernel style of our work, as TAP lines.
 #   - checkpatch --strict on every patch of patches/series and on the
 #     kernel files of the overlay: 0 errors, 0 warnings (CHECKs are listed;
-#     the ones we keep are explained in vm/lint-checks-kept);
+#     the ones we keep are explained in vm/lint-checks-kept), and on the
+#     selftests' C (vm/lint-checks-kept-selftests);
 #   - a W=1 + sparse (C=1) build of the objects we touch: no diagnostics
 #     in our driver, none new in the io_uring files (compared with the
 #     same objects built from the pristine base);
@@ -54,6 +55,17 @@ for f in drivers/block/ublk_drv.c include/uapi/linux/ublk_cmd.h; do
 	[ -f "$top/$f" ] || continue
 	judge "$f" "$(cd "$top" && "$checkpatch" "${cp_flags[@]}" -f "$f" 2>&1)"
 done
+# The selftests' C (userspace: a few CHECKs that only make sense in the
+# kernel are kept, see vm/lint-checks-kept-selftests).
+kept=$top/vm/lint-checks-kept-selftests
+st=tools/testing/selftests/ublk
+st_out=
+for f in "$top/$st"/*.[ch]; do
+	st_out+=$(cd "$top" && "$checkpatch" "${cp_flags[@]}" -f "$st/$(basename "$f")" 2>&1)
+	st_out+=$'\n'
+done
+judge "$st/*.[ch]" "$st_out"
+rm -f "$top/$st/.checkpatch-camelcase".*
 
 # 2. W=1 and sparse on the objects we touch.
 objs="drivers/block/ublk_drv.o"
