@@ -116,7 +116,7 @@ else
 		[ "$shards" = 1 ] || vm_out=$results/check-$i
 		outs+=("$vm_out")
 		VM_CLAIMS=$claims "$top/vm/run-vm.sh" -k "$flavour" \
-			-t "${CHECK_TIMEOUT:-2400}" -o "$vm_out" "$plan" \
+			-t "${CHECK_TIMEOUT:-3600}" -o "$vm_out" "$plan" \
 			> "$vm_out.out" 2>&1 &
 		pids+=($!)
 	done
