@@ -1134,7 +1134,14 @@ static enum blk_eh_timer_return ublk_timeout(struct request *rq)
 
 	spin_lock_irqsave(&ubq->lock, flags);
 	if (io->state == UBLK_IO_OWNED && io->req == rq) {
-		if (ubq->canceling && (io->task->flags & PF_EXITING)) {
+		/*
+		 * A request whose server is exiting, or one not committed
+		 * within its timeout while the disk is being deleted (the
+		 * server may have closed its ring but kept /dev/ublkcN open,
+		 * and del_gendisk() waits for every request), is failed.
+		 */
+		if ((ubq->canceling && (io->task->flags & PF_EXITING)) ||
+		    test_bit(GD_DEAD, &rq->q->disk->state)) {
 			abort_rq = ublk_detach_rq_locked(ubq, io);
 			io->state = UBLK_IO_IDLE;
 		} else if ((ubq->flags & UBLK_F_UNPRIVILEGED_DEV) &&
@@ -2400,6 +2407,23 @@ static void ublk_fill_limits(const struct ublk_device *ub,
 /* control commands                                                    */
 /* ------------------------------------------------------------------ */
 
+/*
+ * A queue whose server closed its ring (or released the char device) no
+ * longer takes commands: requests it had been given can never be
+ * committed. The char device may still be open, so nothing else ends them.
+ */
+static void ublk_abort_orphans(struct ublk_queue *ubq)
+{
+	unsigned long flags;
+	bool orphaned;
+
+	spin_lock_irqsave(&ubq->lock, flags);
+	orphaned = ubq->fetch_closed;
+	spin_unlock_irqrestore(&ubq->lock, flags);
+	if (orphaned)
+		ublk_abort_queue(ubq, NULL, false);
+}
+
 /* removes the disk, then completes parked FETCH commands with ABORT */
 static void ublk_stop_dev_locked(struct ublk_device *ub)
 {
@@ -2410,10 +2434,13 @@ static void ublk_stop_dev_locked(struct ublk_device *ub)
 
 	if (disk) {
 		/*
-		 * Requests parked for a server that will not come back must
-		 * fail now: del_gendisk() waits for all of them.
+		 * Requests parked for a server that will not come back, and
+		 * requests owned by a server that closed its ring, must fail
+		 * now: del_gendisk() waits for all of them.
 		 */
 		ublk_set_nosrv_requeue(ub, false);
+		for (i = 0; i < ub->nr_queues; i++)
+			ublk_abort_orphans(ub->queues[i]);
 		blk_mq_kick_requeue_list(disk->queue);
 		del_gendisk(disk);
 		ub->ub_disk = NULL;

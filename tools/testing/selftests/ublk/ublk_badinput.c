@@ -354,6 +354,168 @@ static void alarm_handler(int sig)
 	_exit(1);
 }
 
+/*
+ * A server that closes its io ring with a request delivered, but keeps
+ * /dev/ublkcN open (it neither commits nor exits): STOP_DEV must fail the
+ * orphaned request and return, not wait for it with the control mutex held.
+ */
+struct orphan_state {
+	int cdev;
+	struct io_uring ring;
+	int fetch_res;		/* res of the FETCH that delivered the read */
+	int setup_res;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int stage;		/* 1 fetched, 2 ring closed */
+	void *buf;		/* copy mode: the server's buffers */
+	int depth;
+};
+
+static void orphan_stage(struct orphan_state *o, int stage)
+{
+	pthread_mutex_lock(&o->lock);
+	o->stage = stage;
+	pthread_cond_broadcast(&o->cond);
+	pthread_mutex_unlock(&o->lock);
+}
+
+static void *orphan_thread(void *arg)
+{
+	struct orphan_state *o = arg;
+	struct io_uring_sqe *sqe;
+	struct io_uring_cqe *cqe;
+	int tag;
+
+	o->setup_res = io_uring_queue_init(4, &o->ring, 0);
+	if (o->setup_res) {
+		orphan_stage(o, 2);
+		return NULL;
+	}
+	for (tag = 0; tag < o->depth; tag++) {
+		struct ublksrv_io_cmd c = {
+			.q_id = 0, .tag = tag,
+			.addr = o->buf ? (__u64)(uintptr_t)o->buf + (tag << 16) : 0,
+		};
+
+		sqe = io_uring_get_sqe(&o->ring);
+		if (!sqe) {
+			o->setup_res = -EBUSY;
+			io_uring_queue_exit(&o->ring);
+			orphan_stage(o, 2);
+			return NULL;
+		}
+		io_uring_prep_rw(IORING_OP_URING_CMD, sqe, o->cdev, NULL, 0, 0);
+		sqe->cmd_op = UBLK_U_IO_FETCH_REQ;
+		memcpy((char *)sqe + offsetof(struct io_uring_sqe, addr3), &c,
+		       sizeof(c));
+	}
+	io_uring_submit(&o->ring);
+	orphan_stage(o, 1);
+	/* the FETCH completes when the reader's request arrives */
+	o->fetch_res = io_uring_wait_cqe(&o->ring, &cqe);
+	if (!o->fetch_res) {
+		o->fetch_res = cqe->res;
+		io_uring_cqe_seen(&o->ring, cqe);
+	}
+	/* close the ring without committing; the char device stays open */
+	io_uring_queue_exit(&o->ring);
+	orphan_stage(o, 2);
+	return NULL;
+}
+
+static void orphaned_request(int depth)
+{
+	struct timespec t0, t1;
+	struct ublksrv_ctrl_dev_info info;
+	struct orphan_state o;
+	struct ublk_params p;
+	char path[64];
+	pthread_t th;
+	pid_t reader;
+	int ret, st;
+	__u32 id;
+
+	init_info(&info, 1, depth);
+	if (uc)
+		info.flags |= UBLK_F_USER_COPY;
+	if (features & UBLK_F_NO_AUTO_PART_SCAN)
+		info.flags |= UBLK_F_NO_AUTO_PART_SCAN;
+	ret = add_dev(&info, (__u32)-1, sizeof(info));
+	printf("INFO: orphaned request, depth %d\n", depth);
+	check("orphan: ADD_DEV", ret < 0 ? ret : 0, 0);
+	if (ret < 0)
+		return;
+	id = info.dev_id;
+	memset(&p, 0, sizeof(p));
+	p.len = sizeof(p);
+	p.types = UBLK_PARAM_TYPE_BASIC;
+	p.basic.logical_bs_shift = 9;
+	p.basic.physical_bs_shift = 12;
+	p.basic.max_sectors = info.max_io_buf_bytes >> 9;
+	p.basic.dev_sectors = 2048;
+	check("orphan: SET_PARAMS",
+	      ctrl_cmd(UBLK_U_CMD_SET_PARAMS, id, (__u16)-1, &p, sizeof(p), 0), 0);
+
+	memset(&o, 0, sizeof(o));
+	o.depth = depth;
+	pthread_mutex_init(&o.lock, NULL);
+	pthread_cond_init(&o.cond, NULL);
+	if (!uc && posix_memalign(&o.buf, 4096, depth << 16))
+		return;
+	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
+	o.cdev = open(path, O_RDWR);
+	if (o.cdev < 0 || pthread_create(&th, NULL, orphan_thread, &o)) {
+		printf("FAIL: orphan: cannot open %s or start the io thread\n", path);
+		nr_fail++;
+		del_dev(id);
+		return;
+	}
+	pthread_mutex_lock(&o.lock);
+	while (o.stage < 1)
+		pthread_cond_wait(&o.cond, &o.lock);
+	pthread_mutex_unlock(&o.lock);
+	if (o.setup_res) {
+		printf("FAIL: orphan: io ring setup failed\n");
+		nr_fail++;
+		pthread_join(th, NULL);
+		close(o.cdev);
+		del_dev(id);
+		return;
+	}
+	check("orphan: START_DEV",
+	      ctrl_cmd(UBLK_U_CMD_START_DEV, id, (__u16)-1, NULL, 0, getpid()), 0);
+
+	/* a reader whose request the server takes and never answers */
+	reader = fork();
+	if (reader == 0) {
+		void *b;
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/ublkb%u", id);
+		fd = open(path, O_RDONLY | O_DIRECT);
+		if (fd < 0 || posix_memalign(&b, 4096, 4096))
+			_exit(2);
+		_exit(pread(fd, b, 4096, 0) < 0 && errno == EIO ? 0 : 1);
+	}
+	pthread_join(th, NULL);
+	check("orphan: the read reached the server", o.fetch_res, 0);
+
+	/* must return (the alarm catches a hang) and fail the read */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	check("orphan: STOP_DEV with a request owned by a closed ring",
+	      ctrl_cmd(UBLK_U_CMD_STOP_DEV, id, (__u16)-1, NULL, 0, 0), 0);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("INFO: STOP_DEV took %ld ms\n", (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+	       (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	ret = waitpid(reader, &st, 0) == reader && WIFEXITED(st) ?
+		WEXITSTATUS(st) : -1;
+	check("orphan: the orphaned read failed with EIO", ret ? -EINVAL : 0, 0);
+	close(o.cdev);
+	check("orphan: DEL_DEV",
+	      ctrl_cmd(UBLK_U_CMD_DEL_DEV, id, (__u16)-1, NULL, 0, 0), 0);
+	free(o.buf);
+}
+
 int main(void)
 {
 	struct ublksrv_ctrl_dev_info info, info2;
@@ -573,6 +735,10 @@ int main(void)
 	      -ENODEV);
 	check("DEL_DEV twice",
 	      ctrl_cmd(UBLK_U_CMD_DEL_DEV, id, (__u16)-1, NULL, 0, 0), -ENODEV);
+
+	alarm(150);	/* STOP may wait for a request timeout (30 s) */
+	orphaned_request(2);
+	orphaned_request(1);
 
 	printf("%d passed, %d failed (%lu requests served)\n", nr_pass, nr_fail,
 	       s.served);
