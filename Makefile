@@ -5,6 +5,7 @@
 #
 #   make run      build (minimal kernel), boot, show a ublk device in use
 #   make check    the test suite on the debug kernel (TAP, "N passed, N failed")
+#   make check-full   the same with the extended tests (vm/check-extended)
 #   make kernel   prepare the tree and build both kernel flavours
 #   make lint     checkpatch --strict, W=1 and sparse on our work
 #   make series   the patch series against 6.12 with a cover letter
@@ -25,13 +26,13 @@ PKGS := linux-source-6.12 build-essential flex bison libelf-dev libssl-dev bc \
 	iproute2 coreutils rsync gnuplot-nox python3-sphinx nbdkit qemu-utils \
 	nbd-client
 
-.PHONY: all run check kernel kernel-min kernel-debug prepare selftests \
+.PHONY: all run check check-full kernel kernel-min kernel-debug prepare selftests \
 	bench clean deps help lint series bisect soak fuzz
 
 all: help
 
 help:
-	@sed -n '3,16p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,17p' $(TOP)/Makefile | sed 's/^# \{0,1\}//'
 
 deps:
 	@$(TOP)/vm/deps.sh $(PKGS)
@@ -63,6 +64,9 @@ run: selftests-min
 
 check: selftests-debug
 	@$(TOP)/vm/check.sh
+
+check-full: selftests-debug
+	@CHECK_FULL=1 $(TOP)/vm/check.sh
 
 lint: kernel-min
 	@$(TOP)/vm/lint.sh

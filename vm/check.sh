@@ -12,8 +12,11 @@
 #   3. the whole kernel log of each boot scanned for reports.
 # Between 1 and 2, vm/lint.sh checks the kernel style of our work.
 #
-# TESTS="pattern ..." limits step 2 to tests whose names match a glob and
-# skips step 1 (e.g. make check TESTS='test_loop_*').
+# Step 2 leaves out the tests listed in vm/check-extended (variants of
+# what other tests cover, see there) unless CHECK_FULL=1 (make check-full).
+# TESTS="pattern ..." limits step 2 to tests whose names match a glob (the
+# list does not apply then) and skips step 1 (e.g. make check
+# TESTS='test_loop_*').
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -75,8 +78,17 @@ fi
 # 2. The suite, in one boot.
 plan=$results/plan-check
 : > "$plan"
+extended=" $(sed -e 's/#.*//' "$top/vm/check-extended" 2>/dev/null | xargs) "
+n_ext=0
 want() { # name
-	[ -z "$tests" ] && return 0
+	if [ -z "$tests" ]; then
+		[ "${CHECK_FULL:-0}" = 1 ] && return 0
+		case "$extended" in *" $1 "*)
+			n_ext=$((n_ext + 1))
+			return 1 ;;
+		esac
+		return 0
+	fi
 	local - p
 	set -f	# the patterns are for test names, not files here
 	for p in $tests; do
@@ -98,6 +110,8 @@ for t in "$stdir"/test_*.sh; do
 		"cd $stdir && KUBLK=$build/selftests/kublk UBLK_BUILD=$build/selftests bash ./$name.sh" >> "$plan"
 done
 nplan=$(grep -c . "$plan")
+[ "$n_ext" = 0 ] ||
+	echo "# $n_ext extended test(s) left to make check-full (vm/check-extended)"
 # Test scripts are mostly sequential: one guest leaves a core idle. Two
 # guests (CHECK_SHARDS) take the tests of one plan from a shared claims
 # directory, each test in whichever guest is free first.
