@@ -204,50 +204,69 @@ class Bench:
             pass
 
     # --- runs ------------------------------------------------------------
-    def fio(self, g, w, dev):
+    def fio(self, g, w, targets):
+        """One fio process for every target of a workload, one job each,
+        stonewalled (run one after the other, in the order given): fio's
+        start-up under TCG costs more than a run. Returns per target a
+        figures dict or an exception."""
         a = self.a
         out = WORK + "/fio.json"
-        cmd = ["fio", "--name=" + w.name, "--filename=" + dev,
-               "--ioengine=io_uring", "--direct=1", "--rw=" + w.rw,
+        cmd = ["fio", "--ioengine=io_uring", "--direct=1", "--rw=" + w.rw,
                "--bs=" + w.bs, "--iodepth=%d" % w.qd,
                "--numjobs=%d" % w.jobs, "--group_reporting",
                "--time_based", "--runtime=%g" % a.runtime,
                "--ramp_time=%g" % a.ramp, "--size=" + g.size,
-               "--norandommap", "--randrepeat=0",
-               "--output-format=json", "--output=" + out]
+               "--norandommap", "--randrepeat=0"]
+        for t in targets:
+            cmd += ["--name=" + t, "--filename=" + self.devs[(g.name, t, w.jobs)],
+                    "--stonewall"]
+        cmd += ["--output-format=json", "--output=" + out]
         try:
             os.unlink(out)
         except OSError:
             pass
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
+        tmo = len(targets) * (a.runtime + a.ramp + 30) + 30
         try:
-            text, _ = p.communicate(timeout=a.runtime + a.ramp + 60)
+            text, _ = p.communicate(timeout=tmo)
         except subprocess.TimeoutExpired:
             p.kill()
             try:
                 p.communicate(timeout=15)
             except subprocess.TimeoutExpired:
                 # Unkillable: the kernel is stuck; stop here.
-                self.say("fio hung in the kernel on %s; giving up" % dev)
+                self.say("fio hung in the kernel on %s; giving up" % w.name)
                 raise SystemExit(2)
             raise RuntimeError("fio timed out")
-        if p.returncode != 0:
+        try:
+            with open(out) as f:
+                js = json.load(f)
+        except (OSError, ValueError):
             raise RuntimeError("fio exit %d: %s" % (p.returncode, text.strip()[-400:]))
-        with open(out) as f:
-            js = json.load(f)
-        job = js["jobs"][0]
-        if job.get("error"):
-            raise RuntimeError("fio job error %s" % job["error"])
-        d = job["read" if "read" in w.rw else "write"]
-        pct = d.get("clat_ns", {}).get("percentile", {})
-        def us(key):
-            v = pct.get(key)
-            return round(v / 1000.0, 2) if v is not None else None
-        return {"iops": d["iops"], "mib_s": d["bw"] / 1024.0,
-                "p50_us": us("50.000000"), "p99_us": us("99.000000"),
-                "clat_mean_us": round(d.get("clat_ns", {}).get("mean", 0) / 1000.0, 2),
-                "ios": d.get("total_ios"), "fio": " ".join(cmd[1:-2])}
+        jobs = {j["jobname"]: j for j in js.get("jobs", [])}
+        res = {}
+        for t in targets:
+            job = jobs.get(t)
+            if job is None:
+                res[t] = RuntimeError("fio exit %d, no result: %s" % (
+                    p.returncode, text.strip()[-300:]))
+                continue
+            if job.get("error"):
+                res[t] = RuntimeError("fio job error %s" % job["error"])
+                continue
+            d = job["read" if "read" in w.rw else "write"]
+            pct = d.get("clat_ns", {}).get("percentile", {})
+            def us(key):
+                v = pct.get(key)
+                return round(v / 1000.0, 2) if v is not None else None
+            res[t] = {"iops": d["iops"], "mib_s": d["bw"] / 1024.0,
+                      "p50_us": us("50.000000"), "p99_us": us("99.000000"),
+                      "clat_mean_us": round(d.get("clat_ns", {}).get("mean", 0) / 1000.0, 2),
+                      "ios": d.get("total_ios"),
+                      "fio": " ".join(cmd[1:14]) + " --filename=" +
+                      self.devs[(g.name, t, w.jobs)]}
+        return res
 
     def run(self):
         a = self.a
@@ -277,25 +296,37 @@ class Bench:
                  "does not advertise), %gs + %gs ramp each" % (
                      len(runnable), a.reps, skipped, a.runtime, a.ramp))
         start = time.time()
+        # the workloads in case order, each with its runnable targets
+        work = []
+        for g, w, t in runnable:
+            if not work or work[-1][:2] != (g, w):
+                work.append((g, w, []))
+            work[-1][2].append(t)
         for rep in range(a.reps):
-            order = runnable if rep % 2 == 0 else list(reversed(runnable))
-            for g, w, t in order:
-                cid = C.case_id(g, w, t)
-                rec = {"group": g.name, "workload": w.name, "target": t,
-                       "rep": rep}
+            # every other repetition in reverse order, targets included
+            flip = rep % 2 == 1
+            for g, w, tl in (reversed(work) if flip else work):
+                tl = list(reversed(tl)) if flip else tl
                 try:
-                    res = self.fio(g, w, self.devs[(g.name, t, w.jobs)])
+                    res = self.fio(g, w, tl)
                 except (RuntimeError, OSError, ValueError, KeyError) as e:
-                    self.failures += 1
-                    rec.update(type="fail", error=str(e))
+                    res = {t: e for t in tl}
+                for t in tl:
+                    cid = C.case_id(g, w, t)
+                    rec = {"group": g.name, "workload": w.name, "target": t,
+                           "rep": rep}
+                    r = res[t]
+                    if isinstance(r, Exception):
+                        self.failures += 1
+                        rec.update(type="fail", error=str(r))
+                        self.emit(rec)
+                        self.say("rep %d %-45s FAILED: %s" % (rep + 1, cid, r))
+                        continue
+                    rec.update(type="run", **r)
                     self.emit(rec)
-                    self.say("rep %d %-45s FAILED: %s" % (rep + 1, cid, e))
-                    continue
-                rec.update(type="run", **res)
-                self.emit(rec)
-                self.say("rep %d %-45s %10.0f IOPS %9.1f MiB/s  p50 %8.1f us  "
-                         "p99 %8.1f us" % (rep + 1, cid, res["iops"], res["mib_s"],
-                                           res["p50_us"] or 0, res["p99_us"] or 0))
+                    self.say("rep %d %-45s %10.0f IOPS %9.1f MiB/s  p50 %8.1f us  "
+                             "p99 %8.1f us" % (rep + 1, cid, r["iops"], r["mib_s"],
+                                               r["p50_us"] or 0, r["p99_us"] or 0))
         self.say("# %d run(s) in %.0fs, %d failed" % (
             len(runnable) * a.reps, time.time() - start, self.failures))
 

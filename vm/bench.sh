@@ -13,6 +13,10 @@
 #   BENCH_REPS=3                    runs per case (the report takes medians)
 #   BENCH_CASES=REGEX               only cases whose GROUP/WORKLOAD/TARGET
 #                                   id matches (e.g. 'null/randread-4k-qd64/')
+#   BENCH_BASE_CASES=REGEX          the same for the base boot; by default
+#                                   the null group in the modes the base
+#                                   driver has (and null_blk, which
+#                                   normalises the cross-boot ratio)
 #   BENCH_BOOTS="min base"          kernel flavours to boot (min = ours)
 #   BENCH_NULLBLK="null_blk.…"      null_blk module parameters (kernel cmdline)
 #   BENCH_REPORT_ONLY=1             redo the report from the last boots' data
@@ -50,7 +54,10 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 			rc=1
 			continue
 		fi
-		nruns=$($py "$top/bench/guest-bench.py" --count --reps "$reps" --only "$only")
+		sel=$only
+		[ "$label" = base ] &&
+			sel=${BENCH_BASE_CASES:-${only:-'^null/[^/]*/(null_blk|ublk_copy|ublk_user)$'}}
+		nruns=$($py "$top/bench/guest-bench.py" --count --reps "$reps" --only "$sel")
 		# fio start-up and device set-up cost a few seconds a run under TCG.
 		tmo=$(awk -v n="$nruns" -v r="$runtime" -v p="$ramp" \
 			'BEGIN { printf "%d", n * (r + p + 6) + 300 }')
@@ -58,7 +65,7 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 		printf 'bench_%s\t%s\t%s\n' "$label" "$tmo" \
 			"$(printf '%q ' "$py" "$top/bench/guest-bench.py" --label "$label" \
 				--runtime "$runtime" --ramp "$ramp" --reps "$reps" \
-				--only "$only" --out /run/out/bench.jsonl)" > "$plan"
+				--only "$sel" --out /run/out/bench.jsonl)" > "$plan"
 		echo "# bench: $label kernel $(cat "$kdir/release"), up to $nruns fio runs of ${runtime}s+${ramp}s"
 		VM_CMDLINE="$nullblk ${VM_CMDLINE:-}" \
 			"$top/vm/run-vm.sh" -k "$flavour" -v -t $((tmo + 300)) \
