@@ -51,7 +51,7 @@ if [ -f "$top/patches/series" ]; then
 		judge "patches/$p" "$("$checkpatch" "${cp_flags[@]}" "$top/patches/$p" 2>&1)"
 	done < "$top/patches/series"
 fi
-for f in drivers/block/ublk_drv.c include/uapi/linux/ublk_cmd.h; do
+for f in $(cd "$top" && ls drivers/block/ublk/*.[ch]) include/uapi/linux/ublk_cmd.h; do
 	[ -f "$top/$f" ] || continue
 	judge "$f" "$(cd "$top" && "$checkpatch" "${cp_flags[@]}" -f "$f" 2>&1)"
 done
@@ -68,11 +68,11 @@ judge "$st/*.[ch]" "$st_out"
 rm -f "$top/$st/.checkpatch-camelcase".*
 
 # 2. W=1 and sparse on the objects we touch.
-objs="drivers/block/ublk_drv.o"
+objs=$(cd "$top" && ls drivers/block/ublk/*.c | sed 's/\.c$/.o/' | xargs)
 for p in $(grep -v '^#' "$top/patches/series" 2>/dev/null); do
 	sed -n 's|^+++ b/\(.*\)\.c$|\1.o|p' "$top/patches/$p"
 done | sort -u > "$build/lint-objs"
-objs="$objs $(grep -v '^drivers/block/ublk_drv.o$' "$build/lint-objs" | xargs)"
+objs="$objs $(grep -v '^drivers/block/ublk/' "$build/lint-objs" | xargs)"
 
 diags() { # build dir -> diagnostics for $objs, one per line, without paths' prefixes
 	local o
@@ -111,7 +111,7 @@ fi
 kd_fail=
 kd_n=0
 for f in $( (cd "$top" && grep -l '^+EXPORT_SYMBOL' patches/*.patch | xargs -r sed -n 's|^+++ b/||p'
-	echo drivers/block/ublk_drv.c) | sort -u); do
+	cd "$top" && ls drivers/block/ublk/*.[ch]) | sort -u); do
 	[ -f "$src/$f" ] || continue
 	w=$("$src/scripts/kernel-doc" -none -Wall "$src/$f" 2>&1)
 	[ -z "$w" ] || kd_fail+=" $f: $(echo "$w" | head -n 3 | tr '\n' ' ')"

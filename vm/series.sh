@@ -6,7 +6,9 @@
 #   1. the io_uring core patches (patches/series, as they are);
 #   2. our overlay files, replayed from this repository's history, one
 #      patch per commit that changed them, grouped as the driver and its
-#      UAPI header, then the selftests, then the documentation.
+#      UAPI header, then the selftests, then the documentation. The patch
+#      that moves the driver's build to drivers/block/ublk/ is folded
+#      into the commit that split the driver into that directory.
 # The result goes to results/series/; it is checked to apply with `git am`
 # on a fresh worktree of the pristine base.
 set -euo pipefail
@@ -27,7 +29,18 @@ if [ "$(g log -1 --format=%s "$tip")" = "ublk: our driver, UAPI header, selftest
 	tip=$(g rev-parse "$tip^")
 fi
 
-groups=("drivers/block/ublk_drv.c include/uapi/linux/ublk_cmd.h"
+# The patch that builds the driver from drivers/block/ublk/ instead of
+# ublk_drv.c (in patches/ because it changes base files) goes with the
+# overlay commit that splits the driver, not before the driver's history:
+# every step of the series must build. Its deletion of the base's
+# ublk_drv.c is the replayed history's business.
+deferred=
+if [ "$(g log -1 --format=%s "$tip")" = "block: build ublk from drivers/block/ublk/" ]; then
+	deferred=$(g diff "$tip^" "$tip" -- . ':(exclude)drivers/block/ublk_drv.c')
+	tip=$(g rev-parse "$tip^")
+fi
+
+groups=("drivers/block/ublk_drv.c drivers/block/ublk include/uapi/linux/ublk_cmd.h"
 	"tools/testing/selftests/ublk"
 	"Documentation/block/ublk.rst")
 signoff="Signed-off-by: $(git -C "$top" config user.name) <$(git -C "$top" config user.email)>"
@@ -53,6 +66,12 @@ for grp in "${groups[@]}"; do
 			changed=1
 		done
 		[ $changed = 1 ] || continue
+		if [ -n "$deferred" ] &&
+		   git -C "$top" cat-file -e "$c:drivers/block/ublk/Makefile" 2>/dev/null; then
+			printf '%s\n' "$deferred" | g apply --cached ||
+				die "the deferred build patch does not apply at $c"
+			deferred=
+		fi
 		tree=$(g write-tree)
 		[ "$tree" != "$(g rev-parse "$head^{tree}")" ] || continue
 		msg=$(git -C "$top" log -1 --format=%B "$c")
