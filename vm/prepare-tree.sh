@@ -24,6 +24,8 @@ pkg=linux-source-6.12
 # Directories of the repo that are kernel paths and go into the overlay.
 overlay_dirs="drivers include io_uring block Documentation tools"
 owned_dirs="tools/testing/selftests/ublk"
+# Base files that ours replace under another name: removed with the overlay.
+replaced_files="drivers/block/ublk_drv.c"
 
 die() { echo "prepare-tree: error: $*" >&2; exit 1; }
 
@@ -104,9 +106,14 @@ if [ -f "$top/patches/series" ]; then
 fi
 
 # 4. The overlay: files that are wholly ours replace the base's. Directories
-# that are wholly ours lose whatever the base had in them.
+# that are wholly ours lose whatever the base had in them, and the base's
+# files that ours replace under another name go (the base's ublk_drv.c:
+# our driver lives in drivers/block/ublk/, patches/0010 builds it there).
 for d in $owned_dirs; do
 	[ -d "$top/$d" ] && g rm -r -q -f --cached --ignore-unmatch "$d" >/dev/null
+done
+for f in $replaced_files; do
+	[ -e "$top/$f" ] || g rm -q -f --cached --ignore-unmatch "$f" >/dev/null
 done
 files=$(cd "$top" && git ls-files -co --exclude-standard $overlay_dirs 2>/dev/null | sort)
 if [ -n "$files" ]; then
