@@ -10,7 +10,7 @@
 #      the ublk selftests) between them, each test with its own timeout and
 #      kernel-log check, then kmemleak in each;
 #   3. the whole kernel log of each boot scanned for reports.
-# Between 1 and 2, vm/lint.sh checks the kernel style of our work.
+# While the guests of 1 run, vm/lint.sh checks the kernel style of our work.
 #
 # Step 2 leaves out the tests listed in vm/check-extended (variants of
 # what other tests cover, see there) unless CHECK_FULL=1 (make check-full).
@@ -39,31 +39,20 @@ one_plan() { # name timeout command...
 	printf '%s\t%s\t%s\n' "$name" "$tmo" "$*"
 }
 
-# 1. The harness proves its own teeth.
+# 1. The harness proves its own teeth: two guests, started now and judged
+# after the lint below (the hung one idles until it is killed at 150 s).
 if [ -z "$tests" ]; then
 	plan=$results/plan-warn
 	one_plan harness_provoke_warning 120 \
 		"echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT" > "$plan"
-	out=$("$top/vm/run-vm.sh" -k "$flavour" -q -t 600 -o "$results/selftest-warn" "$plan" 2>&1)
-	rc=$?
-	if [ $rc = 1 ] && grep -q 'WARNING:' <<< "$out" &&
-	   grep -q 'not ok 1 harness_provoke_warning # kernel report' "$results/selftest-warn/tap"; then
-		ok "harness_detects_kernel_warning # run failed (exit $rc) and showed the report"
-	else
-		notok "harness_detects_kernel_warning # exit $rc"
-		echo "$out" | tail -n 30 | sed 's/^/#   /'
-	fi
-
+	"$top/vm/run-vm.sh" -k "$flavour" -q -t 600 -o "$results/selftest-warn" \
+		"$plan" > "$results/selftest-warn.out" 2>&1 &
+	warn_pid=$!
 	plan=$results/plan-hang
 	one_plan harness_hang 100000 "sleep 100000" > "$plan"
-	out=$("$top/vm/run-vm.sh" -k "$flavour" -q -t 75 -o "$results/selftest-hang" "$plan" 2>&1)
-	rc=$?
-	if [ $rc = 2 ] && grep -q 'TIMEOUT' <<< "$out"; then
-		ok "harness_kills_hung_guest # killed at the timeout and reported (exit $rc)"
-	else
-		notok "harness_kills_hung_guest # exit $rc"
-		echo "$out" | tail -n 30 | sed 's/^/#   /'
-	fi
+	"$top/vm/run-vm.sh" -k "$flavour" -q -t 150 -o "$results/selftest-hang" \
+		"$plan" > "$results/selftest-hang.out" 2>&1 &
+	hang_pid=$!
 fi
 
 # Kernel style (vm/lint.sh): checkpatch, W=1 and sparse.
@@ -73,6 +62,28 @@ if [ -z "$tests" ]; then
 	n=$(( n + $(grep -cE '^(ok|not ok) ' <<< "$lint_out") ))
 	pass=$(( pass + $(grep -c '^ok ' <<< "$lint_out") ))
 	fail=$(( fail + $(grep -c '^not ok ' <<< "$lint_out") ))
+fi
+
+if [ -z "$tests" ]; then
+	wait $warn_pid
+	rc=$?
+	out=$(cat "$results/selftest-warn.out")
+	if [ $rc = 1 ] && grep -q 'WARNING:' <<< "$out" &&
+	   grep -q 'not ok 1 harness_provoke_warning # kernel report' "$results/selftest-warn/tap"; then
+		ok "harness_detects_kernel_warning # run failed (exit $rc) and showed the report"
+	else
+		notok "harness_detects_kernel_warning # exit $rc"
+		echo "$out" | tail -n 30 | sed 's/^/#   /'
+	fi
+	wait $hang_pid
+	rc=$?
+	out=$(cat "$results/selftest-hang.out")
+	if [ $rc = 2 ] && grep -q 'TIMEOUT' <<< "$out"; then
+		ok "harness_kills_hung_guest # killed at the timeout and reported (exit $rc)"
+	else
+		notok "harness_kills_hung_guest # exit $rc"
+		echo "$out" | tail -n 30 | sed 's/^/#   /'
+	fi
 fi
 
 # 2. The suite, in one boot.
