@@ -271,6 +271,7 @@ class Bench:
     def run(self):
         a = self.a
         todo = self.wanted()
+        os.makedirs(WORK, exist_ok=True)       # fio's output, whatever the groups
         self.emit({"type": "info", "kernel": os.uname().release,
                    "cpus": os.cpu_count(),
                    "mem_kb": read("/proc/meminfo").split()[1],
