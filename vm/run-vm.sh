@@ -15,7 +15,7 @@
 # tap (the results), logs/NAME.log (each test's output), dmesg.txt.
 # VM_CLAIMS=DIR: a directory shared with other guests running the same
 # plan; each test is run by the guest that claims it first (vm/guest-init).
-# VM_MEM (4G), VM_CMDLINE (extra kernel parameters).
+# VM_MEM (4G), VM_CMDLINE (extra kernel parameters), VM_CPU (QEMU -cpu, max).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,7 +77,7 @@ say "# booting $(cat "$kdir/release") ($flavour) under TCG, $ntests test(s), tim
 
 start=$(date +%s)
 timeout --signal=KILL "$timeout" \
-qemu-system-x86_64 -accel tcg,thread=multi -machine q35 -cpu max \
+qemu-system-x86_64 -accel tcg,thread=multi -machine q35 -cpu "${VM_CPU:-max}" \
 	-smp 2 -m "$mem" -display none -monitor none -no-reboot \
 	-kernel "$kdir/bzImage" -append "$cmdline" \
 	-serial "file:$outdir/console.log" \
