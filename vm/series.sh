@@ -89,8 +89,9 @@ commit() {
 	msg=$(cat "$msgf")
 	grep -q '^Signed-off-by:' <<< "$msg" || msg=$(printf '%s\n\n%s\n' "$msg" "$signoff")
 	[ -n "$date" ] || date=$(git -C "$top" log -1 --format=%ad -- "$@")
+	[ -n "$date" ] || date=$(date -R)
 	head=$(GIT_AUTHOR_NAME=$name GIT_AUTHOR_EMAIL=$email GIT_AUTHOR_DATE=$date \
-	       g commit-tree "$tree" -p "$head" <<< "$msg")
+	       GIT_COMMITTER_DATE=$date g commit-tree "$tree" -p "$head" <<< "$msg")
 }
 
 g read-tree base
@@ -152,9 +153,9 @@ for f in "${features[@]}"; do
 	commit "$sdir/$name.msg" "$author_name" "$author_email" "" "$file" "$sdir/$name.diff"
 	n=$((n + 1)); ranges[${name^^}]=$n
 done
-[ "$(g write-tree)" = "$(g rev-parse "$head^{tree}")" ] &&
-[ -z "$(g diff --cached --name-only "$final" -- "$drv")" ] ||
+if [ -n "$(g diff --cached --name-only "$final" -- "$drv")" ]; then
 	die "the driver after the feature patches differs from today's $drv"
+fi
 
 # 6, 7. The selftests, the documentation.
 take "$selftests"
@@ -203,9 +204,12 @@ check=$build/series-check
 g worktree prune
 rm -rf "$check"
 g worktree add -q --detach "$check" base
-# shellcheck disable=SC2046
+patches=()
+for p in "$out"/*.patch; do
+	[ "${p##*/}" = 0000-cover-letter.patch ] || patches+=("$p")
+done
 if ! git -C "$check" -c user.name=series -c user.email=series@localhost \
-	am -q $(ls "$out"/*.patch | grep -v /0000-cover-letter.patch) 2>/dev/null; then
+	am -q "${patches[@]}" 2>/dev/null; then
 	git -C "$check" am --abort 2>/dev/null || true
 	die "the series does not apply with git am on the base"
 fi
