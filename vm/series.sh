@@ -217,4 +217,17 @@ applied=$(git -C "$check" rev-list --count base..HEAD)
 [ "$(git -C "$check" rev-parse 'HEAD^{tree}')" = "$(g rev-parse 'series^{tree}')" ] ||
 	die "git am result differs from the series"
 g worktree remove --force "$check"
+
+# checkpatch --strict on each patch, as a reviewer would run it. make lint
+# holds our files to 0 errors and 0 warnings; here the messages and the
+# patch form are checked too. FILE_PATH_CHANGES (new files without a
+# MAINTAINERS change in the same patch) is expected for the patches after
+# the driver's: MAINTAINERS covers drivers/block/ublk/ from that one on.
+for p in "${patches[@]}"; do
+	r=$("$src/scripts/checkpatch.pl" --strict --no-tree --quiet --show-types \
+		--color=never --ignore FILE_PATH_CHANGES "$p" 2>&1 |
+		grep -E '^(ERROR|WARNING|CHECK):' | cut -d: -f1,2 | sort | uniq -c |
+		awk '{printf " %s %s", $1, $2}') || true
+	[ -z "$r" ] || echo "series: note: checkpatch ${p##*/}:$r" >&2
+done
 echo "series: $n patches + cover letter in ${out#"$top"/}, apply with git am on $base_version ($applied applied)"
