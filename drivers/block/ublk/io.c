@@ -619,7 +619,8 @@ static void ublk_dispatch_tw(struct io_uring_cmd *cmd, unsigned int issue_flags)
 	unsigned long flags;
 
 	if (!dead && ublk_q_auto_buf_reg(ubq) && ublk_rq_has_data(rq)) {
-		if (!ublk_auto_buf_reg(ubq, rq, cmd, auto_index, issue_flags))
+		if (!ublk_auto_buf_reg(ubq, pdu->tag, cmd, auto_index,
+				       issue_flags))
 			registered = true;
 		else if (io->auto_flags & UBLK_AUTO_BUF_REG_FALLBACK)
 			iod->op_flags |= UBLK_IO_F_NEED_REG_BUF;
@@ -776,6 +777,31 @@ static int ublk_get_auto_buf_reg(struct io_uring_cmd *cmd, u16 *index,
 	return 0;
 }
 
+/*
+ * The start of FETCH and COMMIT_AND_FETCH, which both park @cmd on slot
+ * @tag: read the automatic registration it asks for (for the next request
+ * of the slot), then make it cancelable. Nothing is published before the
+ * command can be canceled, and nothing is changed on error.
+ */
+static int ublk_prep_park(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
+			  u16 tag, u16 *auto_index, u8 *auto_flags,
+			  unsigned int issue_flags)
+{
+	*auto_index = 0;
+	*auto_flags = 0;
+	if (ublk_q_auto_buf_reg(ubq)) {
+		int ret = ublk_get_auto_buf_reg(cmd, auto_index, auto_flags);
+
+		if (ret)
+			return ret;
+	}
+
+	ublk_cmd_pdu(cmd)->ubq = ubq;
+	ublk_cmd_pdu(cmd)->tag = tag;
+	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+	return 0;
+}
+
 int ublk_fetch(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
 	       u16 tag, u64 addr, unsigned int issue_flags)
 {
@@ -783,24 +809,18 @@ int ublk_fetch(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
 	struct ublk_io *io = &ubq->ios[tag];
 	struct task_struct *old = NULL;
 	unsigned long flags;
-	u16 auto_index = 0;
-	u8 auto_flags = 0;
-	int ret = 0;
+	u16 auto_index;
+	u8 auto_flags;
+	int ret;
 
 	/* the server moves the data itself: no buffer to name */
 	if (ublk_q_no_copy(ubq) ? addr :
 	    !addr && !(ubq->flags & UBLK_F_NEED_GET_DATA))
 		return -EINVAL;
-	if (ublk_q_auto_buf_reg(ubq)) {
-		ret = ublk_get_auto_buf_reg(cmd, &auto_index, &auto_flags);
-		if (ret)
-			return ret;
-	}
-
-	/* publish nothing before the command can be canceled */
-	ublk_cmd_pdu(cmd)->ubq = ubq;
-	ublk_cmd_pdu(cmd)->tag = tag;
-	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+	ret = ublk_prep_park(cmd, ubq, tag, &auto_index, &auto_flags,
+			     issue_flags);
+	if (ret)
+		return ret;
 
 	spin_lock_irqsave(&ubq->lock, flags);
 	if (ubq->fetch_closed) {
@@ -841,21 +861,16 @@ int ublk_commit_and_fetch(struct io_uring_cmd *cmd,
 	bool abort_cmd = false;
 	bool unreg = false;
 	u16 unreg_index = 0;
-	u16 auto_index = 0;
-	u8 auto_flags = 0;
+	u16 auto_index;
+	u8 auto_flags;
 	unsigned long flags;
-	int ret = 0;
+	int ret;
 
-	/* for the next request of the tag; nothing is committed on error */
-	if (ublk_q_auto_buf_reg(ubq)) {
-		ret = ublk_get_auto_buf_reg(cmd, &auto_index, &auto_flags);
-		if (ret)
-			return ret;
-	}
-
-	ublk_cmd_pdu(cmd)->ubq = ubq;
-	ublk_cmd_pdu(cmd)->tag = tag;
-	io_uring_cmd_mark_cancelable(cmd, issue_flags);
+	/* nothing is committed on error */
+	ret = ublk_prep_park(cmd, ubq, tag, &auto_index, &auto_flags,
+			     issue_flags);
+	if (ret)
+		return ret;
 
 	spin_lock_irqsave(&ubq->lock, flags);
 	if (io->state != UBLK_IO_OWNED || io->task != task) {

@@ -539,7 +539,7 @@ static inline void ublk_put_rq_ref(struct request *rq)
 }
 
 /* zc.c */
-int ublk_auto_buf_reg(struct ublk_queue *ubq, struct request *rq,
+int ublk_auto_buf_reg(struct ublk_queue *ubq, u16 tag,
 		      struct io_uring_cmd *cmd, u16 index,
 		      unsigned int issue_flags);
 int ublk_register_io_buf(struct io_uring_cmd *cmd, struct ublk_queue *ubq,

@@ -63,36 +63,63 @@ static void ublk_io_release(void *priv)
 	ublk_put_device(ub);
 }
 
-/**
- * ublk_auto_buf_reg - register a request's pages for UBLK_F_AUTO_BUF_REG
- * @ubq: queue
- * @rq: request bound to the slot, with data
- * @cmd: the slot's parked command, whose ring gets the buffer
- * @index: buffer index the parked command asked for
- * @issue_flags: issue_flags of @cmd's task work (uring_lock held)
- *
- * Called from the task work delivering @rq, while the slot is DISPATCH.
- *
- * Return: 0 when registered (the registration holds its own references),
- * else the error of io_buffer_register_bvec(); nothing is left registered.
+/*
+ * One io_uring registration of the request bound to @io at @index of @cmd's
+ * ring, if the slot is in state @want (DISPATCH for the automatic one,
+ * OWNED for REGISTER_IO_BUF) with a request that has data, and @cmd's task
+ * is the slot's (always true for the parked command of automatic
+ * registration) or the device allows off-daemon registration. The
+ * references are taken under ubq->lock with the check, so the request
+ * cannot end meanwhile; they are dropped again if io_uring refuses, which
+ * may end the request if it was committed in between.
  */
-int ublk_auto_buf_reg(struct ublk_queue *ubq, struct request *rq,
-		      struct io_uring_cmd *cmd, u16 index,
-		      unsigned int issue_flags)
+static int ublk_reg_rq_buf(struct io_uring_cmd *cmd, struct ublk_queue *ubq,
+			   struct ublk_io *io, u8 want, u16 index,
+			   unsigned int issue_flags)
 {
+	struct task_struct *task = io_uring_cmd_get_task(cmd);
+	struct request *rq = NULL;
 	unsigned long flags;
 	int ret;
 
 	spin_lock_irqsave(&ubq->lock, flags);
-	ublk_buf_reg_get_locked(ubq, rq);
+	if (io->state == want &&
+	    (ublk_q_buf_reg_off_daemon(ubq) || io->task == task) &&
+	    ublk_rq_has_data(io->req)) {
+		rq = io->req;
+		ublk_buf_reg_get_locked(ubq, rq);
+	}
 	spin_unlock_irqrestore(&ubq->lock, flags);
+	if (!rq)
+		return -EINVAL;
 
 	ret = io_buffer_register_bvec(cmd, rq, ublk_io_release, index,
 				      issue_flags);
-	/* not the last reference: the commit one is ours */
 	if (ret)
 		ublk_io_release(rq);
 	return ret;
+}
+
+/**
+ * ublk_auto_buf_reg - register a request's pages for UBLK_F_AUTO_BUF_REG
+ * @ubq: queue
+ * @tag: tag of the slot, DISPATCH with a request that has data
+ * @cmd: the slot's parked command, whose ring gets the buffer
+ * @index: buffer index the parked command asked for
+ * @issue_flags: issue_flags of @cmd's task work (uring_lock held)
+ *
+ * Called from the task work delivering the slot's request, while the slot
+ * is DISPATCH.
+ *
+ * Return: 0 when registered (the registration holds its own references),
+ * else the error of io_buffer_register_bvec(); nothing is left registered.
+ */
+int ublk_auto_buf_reg(struct ublk_queue *ubq, u16 tag,
+		      struct io_uring_cmd *cmd, u16 index,
+		      unsigned int issue_flags)
+{
+	return ublk_reg_rq_buf(cmd, ubq, &ubq->ios[tag], UBLK_IO_DISPATCH,
+			       index, issue_flags);
 }
 
 /**
@@ -119,32 +146,10 @@ int ublk_register_io_buf(struct io_uring_cmd *cmd,
 			 struct ublk_queue *ubq, u16 tag, u64 index,
 			 unsigned int issue_flags)
 {
-	struct task_struct *task = io_uring_cmd_get_task(cmd);
-	struct ublk_io *io = &ubq->ios[tag];
-	struct request *rq = NULL;
-	unsigned long flags;
-	int ret;
-
 	if (index > U16_MAX)
 		return -EINVAL;
-
-	spin_lock_irqsave(&ubq->lock, flags);
-	if (io->state == UBLK_IO_OWNED &&
-	    (ublk_q_buf_reg_off_daemon(ubq) || io->task == task) &&
-	    ublk_rq_has_data(io->req)) {
-		rq = io->req;
-		ublk_buf_reg_get_locked(ubq, rq);
-	}
-	spin_unlock_irqrestore(&ubq->lock, flags);
-	if (!rq)
-		return -EINVAL;
-
-	ret = io_buffer_register_bvec(cmd, rq, ublk_io_release, index,
-				      issue_flags);
-	/* may be the last reference if the request was committed meanwhile */
-	if (ret)
-		ublk_io_release(rq);
-	return ret;
+	return ublk_reg_rq_buf(cmd, ubq, &ubq->ios[tag], UBLK_IO_OWNED,
+			       index, issue_flags);
 }
 
 /**
