@@ -264,6 +264,54 @@ _dev_count() {
 	echo "$n"
 }
 
+# " ublkc0 ublkc3 ": the ublk char devices that exist now
+_ublk_char_ids() {
+	local c ids=" "
+	for c in /sys/class/ublk-char/ublkc*; do
+		[ -e "$c" ] && ids+="${c##*/} "
+	done
+	echo "$ids"
+}
+
+# _adopt_new_devs "IDS": devices that are not in IDS (from _ublk_char_ids)
+# are deleted at cleanup, as if added with _add_dev
+_adopt_new_devs() {
+	local c
+	for c in /sys/class/ublk-char/ublkc*; do
+		[ -e "$c" ] || continue
+		c=${c##*/}
+		case "$1" in *" $c "*) continue ;; esac
+		_UBLK_DEVS+=("${c#ublkc}")
+	done
+}
+
+# _run_checker SECONDS PROGRAM [ARG...]: run one of the raw checkers
+# (ublk_zc_more MODE, ublk_zc_misuse, ublk_badinput), which print one
+# PASS/FAIL line per check and exit 0 (all passed), 4 (skipped, with a
+# "SKIP: why" line) or anything else (a check failed), and end the test
+# with that verdict. The devices it leaves behind after a failure are
+# deleted.
+_run_checker() {
+	local secs=$1 prog=$2 what ids_before out rc why
+	shift 2
+	what="${prog##*/}${1:+ $*}"
+	[ -x "$prog" ] || _fail "${prog##*/} not found at $prog"
+	ids_before=$(_ublk_char_ids)
+	out=$UBLK_TEST_DIR/${prog##*/}.out
+	# to a file, not a pipe: a reader stuck on the device must not hold it open
+	timeout "$secs" "$prog" "$@" > "$out" 2>&1
+	rc=$?
+	cat "$out"
+	_adopt_new_devs "$ids_before"
+	case $rc in
+	0) _pass ;;
+	4)	why=$(sed -n 's/^SKIP: //p' "$out" | tail -n1)
+		_skip "$what: ${why:-skipped}" ;;
+	124) _fail "$what timed out" ;;
+	*) _fail "$what reported failures (rc $rc)" ;;
+	esac
+}
+
 _dev_size() {
 	blockdev --getsize64 "/dev/ublkb$1"
 }
