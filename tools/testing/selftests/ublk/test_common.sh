@@ -570,6 +570,41 @@ _stripe_verify_files() {
 	_log "stripe: data found striped over $n files with chunk $chunk"
 }
 
+# _stripe_add NF ADD_ARGS...: NF backing files of 64 MB (STRIPE_FILES) and
+# a stripe device over them, added with ADD_ARGS (UBLK_DEV_ID); checks its
+# size and target
+_stripe_add() {
+	local nf=$1 i
+	shift
+	STRIPE_FILES=()
+	for ((i = 0; i < nf; i++)); do
+		_create_file "$UBLK_TEST_DIR/stripe$i" 64
+		STRIPE_FILES+=("$UBLK_TEST_DIR/stripe$i")
+	done
+	_add_dev -t stripe "$@" "${STRIPE_FILES[@]}" ||
+		_fail "add -t stripe $* failed"
+	[ "$(_dev_size "$UBLK_DEV_ID")" = $((nf * (64 << 20))) ] ||
+		_fail "size $(_dev_size "$UBLK_DEV_ID"), expected $((nf * (64 << 20)))"
+	[ "$(_dev_field "$UBLK_DEV_ID" target)" = stripe ] ||
+		_fail "target not stripe"
+}
+
+# _stripe_io_check DEV CHUNK NF: fio write + crc32c verify, the ext4 round
+# trip, then the known patterns at device chunks (_stripe_write_patterns)
+_stripe_io_check() {
+	_fio_verify_check "$1" 32M
+	_ext4_check "$1"
+	_stripe_write_patterns "$1" "$2" "$3"
+}
+
+# _stripe_del_check ID CHUNK: delete the device; each piece of the patterns
+# must then be in its file of STRIPE_FILES
+_stripe_del_check() {
+	_del_dev "$1" || _fail "del failed"
+	_check_dev_gone "$1" || _fail "nodes left after del"
+	_stripe_verify_files "$2" "${STRIPE_FILES[@]}"
+}
+
 #
 # zoned helpers (blkzone from util-linux).  Zones are addressed by index;
 # ZONE_SECTORS must be set by the test (zone size in 512-byte sectors).
