@@ -477,6 +477,73 @@ _daemon_pid() {
 }
 
 # the daemon log of device ID (complete once the daemon has exited)
+# _kill_daemon ID [WHAT]: kill -9 the daemon of device ID (its pid in
+# KILLED_PID) and wait until it is gone
+_kill_daemon() {
+	local what=${2:+ ($2)}
+	KILLED_PID=$(_daemon_pid "$1")
+	kill -9 "$KILLED_PID" || _fail "kill -9 $KILLED_PID failed$what"
+	_wait_pid_gone "$KILLED_PID" 20 || _fail "daemon survived kill -9$what"
+}
+
+# _recover_dev ID [WHAT]: a device whose daemon died with USER_RECOVERY:
+# QUIESCED, then kublk recover, then LIVE
+_recover_dev() {
+	local what=${2:+ ($2)}
+	_wait_state "$1" QUIESCED 30 || _fail "device not QUIESCED$what"
+	"$KUBLK" recover -n "$1" || _fail "recover failed$what"
+	_wait_state "$1" LIVE 30 || _fail "device not LIVE after recover$what"
+}
+
+# _wait_bg_fio PID SECS MESSAGE: a fio started with _bg must end within SECS
+# (else fail with MESSAGE); its exit status in FIO_RC
+_wait_bg_fio() {
+	_wait_pid_gone "$1" "$2" || _fail "$3"
+	wait "$1"
+	FIO_RC=$?
+}
+
+# _bg_fio_verify DEV SIZE IOPS [FIO_ARGS...]: randwrite with crc32c verify
+# in the background (BG_PID), rate-limited so that a crash lands in its
+# write phase; _parse_fio "$UBLK_TEST_DIR/fio.verify.out" reads its result
+_bg_fio_verify() {
+	local dev=$1 size=$2 iops=$3
+	shift 3
+	_bg fio --name=verify --filename="$dev" --ioengine=io_uring --direct=1 \
+		--rw=randwrite --bs=4k --iodepth=16 --size="$size" \
+		--rate_iops="$iops" --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 --output-format=terse --terse-version=3 \
+		--output="$UBLK_TEST_DIR/fio.verify.out" "$@"
+}
+
+# _crash_without_recovery ID WHAT BS: kill -9 the daemon of device ID (no
+# recovery) under fio randrw of BS blocks: fio ends with an error instead
+# of hanging, the disk goes away or is not LIVE, a read fails, del works
+_crash_without_recovery() {
+	local id=$1 what=$2 bs=$3 fio_pid i st
+	_bg fio --name=crash --filename="/dev/ublkb$id" --ioengine=io_uring \
+		--direct=1 --rw=randrw --bs="$bs" --iodepth=32 --runtime=60 \
+		--time_based --output="$UBLK_TEST_DIR/fio.crash.out"
+	fio_pid=$BG_PID
+	_sleep 2
+	kill -0 "$fio_pid" 2>/dev/null || _fail "fio ended before the kill ($what)"
+	_kill_daemon "$id" "$what"
+	_wait_bg_fio "$fio_pid" 30 "fio hangs after the daemon died ($what)"
+	[ "$FIO_RC" != 0 ] || _fail "fio saw no error after the daemon died ($what)"
+	for ((i = 0; i < 100; i++)); do
+		[ -b "/dev/ublkb$id" ] || break
+		_sleep 0.1
+	done
+	st=$(_dev_state "$id")
+	[ "$st" = LIVE ] && [ -b "/dev/ublkb$id" ] &&
+		_fail "disk present and LIVE without a daemon ($what)"
+	timeout 20 dd if="/dev/ublkb$id" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null &&
+		_fail "read succeeded without a daemon ($what)"
+	timeout 60 "$KUBLK" del -n "$id" || _fail "del after crash failed ($what)"
+	_check_dev_gone "$id" || _fail "nodes left ($what)"
+	_log "$what: crash without recovery ok (state was $st)"
+}
+
 _daemon_log() {
 	echo "$UBLK_STATE_DIR/ublk$1.log"
 }
