@@ -555,6 +555,38 @@ _need_reg_count() {
 		awk '{ s += $1 } END { print s + 0 }'
 }
 
+# _loop_check_del MB ADD_ARGS...: a loop device on a new MB megabyte file
+# (LOOP_BACKING) added with ADD_ARGS: its size, fio write + crc32c verify,
+# the ext4 round trip; after del the file holds what the device showed.
+# The device id stays in UBLK_DEV_ID.
+_loop_check_del() {
+	local mb=$1 id sum
+	shift
+	LOOP_BACKING=$UBLK_TEST_DIR/backing
+	_create_file "$LOOP_BACKING" "$mb"
+	_add_dev -t loop "$@" "$LOOP_BACKING" || _fail "add -t loop $* failed"
+	id=$UBLK_DEV_ID
+	[ "$(_dev_size "$id")" = $((mb << 20)) ] || _fail "size $(_dev_size "$id")"
+	_fio_verify_check "/dev/ublkb$id" 32M
+	_ext4_check "/dev/ublkb$id"
+	sum=$(_sum_mb "/dev/ublkb$id" "$mb")
+	_del_dev "$id" || _fail "del failed"
+	_check_dev_gone "$id" || _fail "nodes left after del"
+	[ "$(_sum_mb "$LOOP_BACKING" "$mb")" = "$sum" ] ||
+		_fail "backing file differs from what the device showed"
+}
+
+# _loop_readd_fsck ADD_ARGS...: the file system of _loop_check_del survives
+# a re-add of LOOP_BACKING with ADD_ARGS (fsck -n), then del
+_loop_readd_fsck() {
+	_add_dev -t loop "$@" "$LOOP_BACKING" || _fail "re-add failed"
+	fsck.ext4 -n -f "/dev/ublkb$UBLK_DEV_ID" >"$UBLK_TEST_DIR/fsck2.out" 2>&1 || {
+		cat "$UBLK_TEST_DIR/fsck2.out"
+		_fail "fsck after re-add reports errors"
+	}
+	_del_dev "$UBLK_DEV_ID" || _fail "del after re-add failed"
+}
+
 # sha256 of the first MB megabytes of a device (O_DIRECT) or file
 _sum_mb() {
 	local f=$1 mb=$2 flag=
