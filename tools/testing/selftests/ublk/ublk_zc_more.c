@@ -48,6 +48,7 @@
 #include <sys/wait.h>
 #include <time.h>
 #include "ublk_check.h"
+#include "ublk_sock.h"
 
 static __u64 dev_flags;
 static unsigned int dev_id = -1U;
@@ -320,61 +321,6 @@ static void check_not_done(const char *what, int id, unsigned int ms)
 
 #define OFF_SHORT	(1024U << 10)
 #define SEED_SHORT	0x5a5a
-
-static int tcp_pair(int sv[2])
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int l, c, s;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l < 0 || bind(l, (void *)&a, sizeof(a)) || listen(l, 1) ||
-	    getsockname(l, (void *)&a, &alen))
-		return -errno;
-	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c < 0 || connect(c, (void *)&a, sizeof(a)))
-		return -errno;
-	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	if (s < 0)
-		return -errno;
-	sv[0] = c;
-	sv[1] = s;
-	return 0;
-}
-
-static int read_all(int fd, unsigned char *p, unsigned int len)
-{
-	unsigned int done = 0;
-
-	while (done < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&pfd, 1, 5000) <= 0)
-			break;
-		n = read(fd, p + done, len - done);
-		if (n <= 0)
-			return n < 0 ? -errno : (int)done;
-		done += n;
-	}
-	return done;
-}
-
-static int write_all(int fd, const unsigned char *p, unsigned int len)
-{
-	unsigned int done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-
-		if (n <= 0)
-			return n < 0 ? -errno : (int)done;
-		done += n;
-	}
-	return done;
-}
 
 /* bytes waiting in @fd, read and dropped (MSG_DONTWAIT): count or -errno */
 static int drain(int fd)
