@@ -545,6 +545,36 @@ static void run_net(void)
  * running; the child drops the inherited main ring first, so that its exit
  * tears down its own ring only.
  */
+/* START_DEV, a second ring @r2 in this thread, worker @w with its ring */
+static bool start_three_rings(struct srv *r2, struct worker *w)
+{
+	return check("START_DEV", start_dev(&msrv, UBLK_U_CMD_START_DEV, dev_id),
+		     0) &&
+	       check("second ring of the main thread", srv_open(r2, "ring2"),
+		     0) &&
+	       check("worker thread", worker_start(w), 0) &&
+	       check("worker ring", W_CALL(w, &msrv, wf_open, 0, 0, 0, 0, 0, 0),
+		     0);
+}
+
+/* REGISTER_IO_BUF of @tag (the @req request) at @index on the three rings */
+static void reg_three_rings(struct srv *r2, struct worker *w, int tag,
+			    unsigned int index, const char *req)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what),
+		 "REGISTER_IO_BUF of the %s request on the main ring", req);
+	check(what, reg_buf(&msrv, tag, index), 0);
+	snprintf(what, sizeof(what),
+		 "REGISTER_IO_BUF of the %s request on the second ring", req);
+	check(what, reg_buf(r2, tag, index), 0);
+	snprintf(what, sizeof(what),
+		 "REGISTER_IO_BUF of the %s request on the worker's ring", req);
+	check(what, W_CALL(w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tag,
+			   index, 0, 0, 0), 0);
+}
+
 static void rings_process_check(void)
 {
 	unsigned char *data = malloc(IO_LEN);
@@ -612,12 +642,7 @@ static void run_rings(void)
 
 	if (!setup_dev(UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_BUF_REG_OFF_DAEMON,
 		       0xf) ||
-	    !check("START_DEV", start_dev(&msrv, UBLK_U_CMD_START_DEV, dev_id), 0))
-		return;
-	if (!check("second ring of the main thread", srv_open(&r2, "ring2"),
-		   0) || !check("worker thread", worker_start(&w), 0) ||
-	    !check("worker ring", W_CALL(&w, &msrv, wf_open, 0, 0, 0, 0, 0, 0),
-		   0))
+	    !start_three_rings(&r2, &w))
 		return;
 	check("filling the memfd", fill_memfd(OFF_READ, IO_LEN, SEED_READ), 0);
 
@@ -632,15 +657,9 @@ static void run_rings(void)
 		goto out;
 
 	/* ---- READ: main ring, second ring (twice), worker ring ---- */
-	check("REGISTER_IO_BUF of the READ request on the main ring",
-	      reg_buf(&msrv, tr, IDX_READ), 0);
-	check("REGISTER_IO_BUF of it on the second ring",
-	      reg_buf(&r2, tr, IDX_READ), 0);
+	reg_three_rings(&r2, &w, tr, IDX_READ, "READ");
 	check("REGISTER_IO_BUF of it on the second ring, another index",
 	      reg_buf(&r2, tr, IDX_EMPTY), 0);
-	check("REGISTER_IO_BUF of it on the worker thread's ring",
-	      W_CALL(&w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tr,
-		     IDX_READ, 0, 0, 0), 0);
 	check("READ_FIXED of the first half through the second ring",
 	      rw_fixed(&r2, true, memfd, IDX_READ, 0, IO_LEN / 2, OFF_READ),
 	      IO_LEN / 2);
@@ -668,13 +687,7 @@ static void run_rings(void)
 	/* ---- WRITE: released by ring teardown ---- */
 	check("sparse table on the second ring again",
 	      io_uring_register_buffers_sparse(&r2.ring, NBUF), 0);
-	check("REGISTER_IO_BUF of the WRITE request on the main ring",
-	      reg_buf(&msrv, tw, IDX_WRITE), 0);
-	check("REGISTER_IO_BUF of it on the second ring",
-	      reg_buf(&r2, tw, IDX_WRITE), 0);
-	check("REGISTER_IO_BUF of it on the worker's ring",
-	      W_CALL(&w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tw,
-		     IDX_WRITE, 0, 0, 0), 0);
+	reg_three_rings(&r2, &w, tw, IDX_WRITE, "WRITE");
 	check("WRITE_FIXED of its data through the worker's ring",
 	      W_CALL(&w, &msrv, wf_rw_fixed, 0, scratch, IDX_WRITE, 0, IO_LEN,
 		     0), IO_LEN);
@@ -729,24 +742,14 @@ static void kill_child(int fd, __u64 flags)
 	if (!setup_dev(flags, 0xf))
 		goto out;
 	m.dev_id = dev_id;
-	if (!check("START_DEV", start_dev(&msrv, UBLK_U_CMD_START_DEV, dev_id), 0) ||
-	    !check("second ring", srv_open(&r2, "ring2"), 0) ||
-	    !check("worker thread", worker_start(&w), 0) ||
-	    !check("worker ring", W_CALL(&w, &msrv, wf_open, 0, 0, 0, 0, 0, 0),
-		   0))
+	if (!start_three_rings(&r2, &w))
 		goto out;
 	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
 	io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ);
 	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
 	if (!check("the READ request arrives", tr < 0 ? PENDING : 0, 0))
 		goto out;
-	check("REGISTER_IO_BUF on the main ring",
-	      reg_buf(&msrv, tr, IDX_READ), 0);
-	check("REGISTER_IO_BUF on the second ring",
-	      reg_buf(&r2, tr, IDX_READ), 0);
-	check("REGISTER_IO_BUF on the worker's ring",
-	      W_CALL(&w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tr,
-		     IDX_READ, 0, 0, 0), 0);
+	reg_three_rings(&r2, &w, tr, IDX_READ, "READ");
 	/* half of the data in, a fixed read in flight on a pipe */
 	check("READ_FIXED of half of the request through the second ring",
 	      rw_fixed(&r2, true, memfd, IDX_READ, 0, IO_LEN / 2, OFF_READ),
