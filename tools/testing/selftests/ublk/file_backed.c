@@ -35,7 +35,7 @@ struct loop_data {
 	unsigned long long size;
 };
 
-static int loop_probe_direct(int fd, unsigned int bs)
+static int probe_direct(int fd, unsigned int bs)
 {
 	void *buf;
 	ssize_t n;
@@ -47,14 +47,57 @@ static int loop_probe_direct(int fd, unsigned int bs)
 	return n < 0 ? -errno : 0;
 }
 
+int ublk_open_backing(const struct dev_ctx *ctx, const char *tgt,
+		      const char *path, unsigned long long *size, bool *direct)
+{
+	struct stat st;
+	int fd = -1, err;
+
+	if (!ctx->buffered) {
+		fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+		if (fd >= 0 && probe_direct(fd, ctx->logical_bs ?: 512)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (direct)
+		*direct = fd >= 0;
+	if (fd < 0)
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		ublk_err("%s: open %s: %s\n", tgt, path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st))
+		goto err_errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, size))
+			goto err_errno;
+	} else if (S_ISREG(st.st_mode)) {
+		*size = st.st_size;
+	} else {
+		ublk_err("%s: %s is not a regular file or block device\n", tgt,
+			 path);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+
+err_errno:
+	err = -errno;
+	ublk_err("%s: %s: %s\n", tgt, path, strerror(errno));
+	close(fd);
+	return err;
+}
+
 static int loop_init(struct ublk_dev *dev)
 {
 	struct dev_ctx *ctx = dev->ctx;
 	struct ublk_params *p = &dev->params;
 	struct loop_data *ld;
-	struct stat st;
 	unsigned long long size;
-	int fd = -1;
+	int fd;
 
 	if (ctx->nr_files < 1) {
 		ublk_err("loop: backing file required\n");
@@ -64,45 +107,19 @@ static int loop_init(struct ublk_dev *dev)
 	if (!ld)
 		return -ENOMEM;
 
-	if (!ctx->buffered) {
-		fd = open(ctx->files[0], O_RDWR | O_DIRECT | O_CLOEXEC);
-		if (fd >= 0 && loop_probe_direct(fd, ctx->logical_bs ?: 512)) {
-			close(fd);
-			fd = -1;
-		}
-		ld->direct = fd >= 0;
-	}
-	if (fd < 0)
-		fd = open(ctx->files[0], O_RDWR | O_CLOEXEC);
+	fd = ublk_open_backing(ctx, "loop", ctx->files[0], &size, &ld->direct);
 	if (fd < 0) {
-		int err = -errno;
-
-		ublk_err("loop: open %s: %s\n", ctx->files[0], strerror(errno));
 		free(ld);
-		return err;
+		return fd;
 	}
-	if (fstat(fd, &st))
-		goto err_errno;
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, &size))
-			goto err_errno;
-	} else if (S_ISREG(st.st_mode)) {
-		size = st.st_size;
-	} else {
-		ublk_err("loop: %s is not a regular file or block device\n",
-			 ctx->files[0]);
-		close(fd);
-		free(ld);
-		return -EINVAL;
-	}
-	ld->fd = fd;
-	ld->size = size;
-	dev->tgt_data = ld;
 	if (dev->nr_fds > KUBLK_MAX_FILES) {
 		close(fd);
 		free(ld);
 		return -EMFILE;
 	}
+	ld->fd = fd;
+	ld->size = size;
+	dev->tgt_data = ld;
 	dev->fds[dev->nr_fds++] = fd;	/* == LOOP_FILE_IDX */
 	ublk_dbg("loop: %s size %llu %s\n", ctx->files[0], size,
 		 ld->direct ? "O_DIRECT" : "buffered");
@@ -122,16 +139,6 @@ static int loop_init(struct ublk_dev *dev)
 	p->discard.max_write_zeroes_sectors = UINT32_MAX >> 9;
 	p->discard.max_discard_segments = 1;
 	return 0;
-
-err_errno:
-	{
-		int err = -errno;
-
-		ublk_err("loop: %s: %s\n", ctx->files[0], strerror(errno));
-		close(fd);
-		free(ld);
-		return err;
-	}
 }
 
 static void loop_deinit(struct ublk_dev *dev)

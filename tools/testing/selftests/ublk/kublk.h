@@ -422,6 +422,14 @@ static inline bool ublk_io_zc(const struct ublk_queue *q,
 	return ublk_io_auto_reg(q, iod) || ublk_io_need_reg(q, iod);
 }
 
+/*
+ * open a target's backing file or block device, O_DIRECT unless --buffered
+ * or the file refuses it (*@direct says which, if not NULL); its size in
+ * *@size. The fd, or -errno (said on stderr with @tgt's name).
+ */
+int ublk_open_backing(const struct dev_ctx *ctx, const char *tgt,
+		      const char *path, unsigned long long *size, bool *direct);
+
 /* fill the basic parameters common to all targets */
 void ublk_set_basic_params(struct ublk_dev *dev, unsigned long long size);
 

@@ -77,60 +77,6 @@ static void stripe_get_piece(const struct stripe_data *sd, __u64 off,
 	p->len = end - start;
 }
 
-static int stripe_probe_direct(int fd, unsigned int bs)
-{
-	void *buf;
-	ssize_t n;
-
-	if (posix_memalign(&buf, 4096, 4096))
-		return -ENOMEM;
-	n = pread(fd, buf, bs, 0);
-	free(buf);
-	return n < 0 ? -errno : 0;
-}
-
-static int stripe_open(const struct dev_ctx *ctx, const char *path,
-		       unsigned long long *size)
-{
-	struct stat st;
-	int fd = -1, err;
-
-	if (!ctx->buffered) {
-		fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
-		if (fd >= 0 && stripe_probe_direct(fd, ctx->logical_bs ?: 512)) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	if (fd < 0)
-		fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		ublk_err("stripe: open %s: %s\n", path, strerror(errno));
-		return err;
-	}
-	if (fstat(fd, &st))
-		goto err_errno;
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, size))
-			goto err_errno;
-	} else if (S_ISREG(st.st_mode)) {
-		*size = st.st_size;
-	} else {
-		ublk_err("stripe: %s is not a regular file or block device\n",
-			 path);
-		close(fd);
-		return -EINVAL;
-	}
-	return fd;
-
-err_errno:
-	err = -errno;
-	ublk_err("stripe: %s: %s\n", path, strerror(errno));
-	close(fd);
-	return err;
-}
-
 static void stripe_deinit(struct ublk_dev *dev)
 {
 	struct stripe_data *sd = dev->tgt_data;
@@ -176,7 +122,8 @@ static int stripe_init(struct ublk_dev *dev)
 	dev->tgt_data = sd;
 
 	for (i = 0; i < ctx->nr_files; i++) {
-		fd = stripe_open(ctx, ctx->files[i], &size);
+		fd = ublk_open_backing(ctx, "stripe", ctx->files[i], &size,
+				       NULL);
 		if (fd < 0)
 			return fd;	/* deinit closes what is open */
 		sd->fds[i] = fd;
