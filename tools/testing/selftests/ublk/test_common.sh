@@ -555,6 +555,24 @@ _need_reg_count() {
 		awk '{ s += $1 } END { print s + 0 }'
 }
 
+# _loop_fio_check ADD_ARGS...: a loop device on a new 256 MB file added with
+# ADD_ARGS: its size, fio write + crc32c verify of 48 MB, which must then be
+# in the backing file; del
+_loop_fio_check() {
+	local backing=$UBLK_TEST_DIR/backing id
+	_create_file "$backing" 256
+	_add_dev -t loop "$@" "$backing" || _fail "add -t loop $* failed"
+	id=$UBLK_DEV_ID
+	[ "$(_dev_size "$id")" = $((256 << 20)) ] || _fail "size $(_dev_size "$id")"
+	_fio_verify_check "/dev/ublkb$id" 48M
+	dd if="/dev/ublkb$id" of="$UBLK_TEST_DIR/dev.img" bs=1M count=48 iflag=direct 2>/dev/null ||
+		_fail "reading the device back failed"
+	cmp -n $((48 << 20)) "$UBLK_TEST_DIR/dev.img" "$backing" ||
+		_fail "device content differs from the backing file"
+	_del_dev "$id" || _fail "del failed"
+	_check_dev_gone "$id" || _fail "nodes left after del"
+}
+
 # _loop_check_del MB ADD_ARGS...: a loop device on a new MB megabyte file
 # (LOOP_BACKING) added with ADD_ARGS: its size, fio write + crc32c verify,
 # the ext4 round trip; after del the file holds what the device showed.
