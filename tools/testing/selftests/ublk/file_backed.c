@@ -152,26 +152,6 @@ static void loop_deinit(struct ublk_dev *dev)
 	dev->tgt_data = NULL;
 }
 
-static struct io_uring_sqe *loop_sqe(struct ublk_queue *q, int tag,
-				     unsigned int op, unsigned int kind)
-{
-	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
-
-	if (!sqe)
-		return NULL;
-	q->ios[tag].tgt_inflight++;
-	sqe->user_data = build_user_data(tag, op, kind, true);
-	return sqe;
-}
-
-static void loop_finish_sqe(struct io_uring_sqe *sqe, unsigned int tag, unsigned int op,
-			    unsigned int kind)
-{
-	/* the prep helpers overwrite flags/user_data: set them again */
-	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = build_user_data(tag, op, kind, true);
-}
-
 static int loop_queue_rw(struct ublk_queue *q, int tag,
 			 const struct ublksrv_io_desc *iod)
 {
@@ -197,7 +177,7 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 		q->ios[tag].tgt_inflight++;
 		reg->flags |= IOSQE_IO_LINK;
 	}
-	sqe = loop_sqe(q, tag, op, LOOP_MAIN);
+	sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_MAIN);
 	if (!sqe)
 		return -ENOMEM;
 	if (manual_reg || auto_reg) {
@@ -216,7 +196,7 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 		else
 			io_uring_prep_write(sqe, LOOP_FILE_IDX, buf, len, off);
 	}
-	loop_finish_sqe(sqe, tag, op, LOOP_MAIN);
+	ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_MAIN);
 	if (leak)
 		ublk_err("q%d tag %d: test hook: no unregister (sector %llu)\n",
 			 q->q_id, tag, (unsigned long long)iod->start_sector);
@@ -249,11 +229,11 @@ static int loop_queue_io(struct ublk_queue *q, int tag)
 	case UBLK_IO_OP_WRITE:
 		return loop_queue_rw(q, tag, iod);
 	case UBLK_IO_OP_FLUSH:
-		sqe = loop_sqe(q, tag, op, LOOP_MAIN);
+		sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_MAIN);
 		if (!sqe)
 			return -ENOMEM;
 		io_uring_prep_fsync(sqe, LOOP_FILE_IDX, IORING_FSYNC_DATASYNC);
-		loop_finish_sqe(sqe, tag, op, LOOP_MAIN);
+		ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_MAIN);
 		return 0;
 	case UBLK_IO_OP_DISCARD:
 	case UBLK_IO_OP_WRITE_ZEROES:
@@ -263,11 +243,11 @@ static int loop_queue_io(struct ublk_queue *q, int tag)
 			mode |= FALLOC_FL_ZERO_RANGE;
 		else
 			mode |= FALLOC_FL_PUNCH_HOLE;
-		sqe = loop_sqe(q, tag, op, LOOP_MAIN);
+		sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_MAIN);
 		if (!sqe)
 			return -ENOMEM;
 		io_uring_prep_fallocate(sqe, LOOP_FILE_IDX, mode, off, len);
-		loop_finish_sqe(sqe, tag, op, LOOP_MAIN);
+		ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_MAIN);
 		return 0;
 	default:
 		return -EOPNOTSUPP;
@@ -300,7 +280,7 @@ static void loop_io_done(struct ublk_queue *q, int tag,
 	case LOOP_MAIN:
 		if (res == -EOPNOTSUPP && op == UBLK_IO_OP_WRITE_ZEROES) {
 			/* no ZERO_RANGE here: punching a hole reads back zeroes */
-			struct io_uring_sqe *sqe = loop_sqe(q, tag, op, LOOP_RETRY);
+			struct io_uring_sqe *sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_RETRY);
 
 			if (sqe) {
 				int mode = FALLOC_FL_KEEP_SIZE |
@@ -309,7 +289,7 @@ static void loop_io_done(struct ublk_queue *q, int tag,
 				io_uring_prep_fallocate(sqe, LOOP_FILE_IDX, mode,
 							iod->start_sector << 9,
 							(__u64)iod->nr_sectors << 9);
-				loop_finish_sqe(sqe, tag, op, LOOP_RETRY);
+				ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_RETRY);
 				break;
 			}
 		}

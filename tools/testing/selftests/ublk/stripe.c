@@ -163,26 +163,6 @@ static int stripe_init(struct ublk_dev *dev)
 	return 0;
 }
 
-static struct io_uring_sqe *stripe_sqe(struct ublk_queue *q, int tag,
-				       unsigned int op, unsigned int kind)
-{
-	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
-
-	if (!sqe)
-		return NULL;
-	q->ios[tag].tgt_inflight++;
-	sqe->user_data = build_user_data(tag, op, kind, true);
-	return sqe;
-}
-
-/* the prep helpers overwrite flags and user_data: set them (again) */
-static void stripe_finish_sqe(struct io_uring_sqe *sqe, unsigned int tag,
-			      unsigned int op, unsigned int kind)
-{
-	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = build_user_data(tag, op, kind, true);
-}
-
 static int stripe_queue_rw(struct ublk_queue *q, int tag,
 			   const struct ublksrv_io_desc *iod)
 {
@@ -221,7 +201,7 @@ static int stripe_queue_rw(struct ublk_queue *q, int tag,
 
 		stripe_get_piece(sd, off, len, i, &p);
 		fidx = p.file + 1;
-		sqe = stripe_sqe(q, tag, op, i);
+		sqe = ublk_tgt_io_sqe(q, tag, op, i);
 		if (!sqe)	/* cannot happen: reserved above */
 			break;
 		if (zc && is_read)
@@ -238,7 +218,7 @@ static int stripe_queue_rw(struct ublk_queue *q, int tag,
 		else
 			io_uring_prep_write(sqe, fidx, buf + p.buf_off, p.len,
 					    p.file_off);
-		stripe_finish_sqe(sqe, tag, op, i);
+		ublk_tgt_io_sqe_file(sqe, tag, op, i);
 		/* keep the chain going to the unregister even on failure */
 		if (manual_reg)
 			sqe->flags |= IOSQE_IO_HARDLINK;
@@ -257,11 +237,11 @@ static int stripe_queue_flush(struct ublk_queue *q, int tag, unsigned int op)
 	if (!ublk_queue_reserve_sqes(q, sd->nr))
 		return -ENOMEM;
 	for (i = 0; i < sd->nr; i++) {
-		sqe = stripe_sqe(q, tag, op, i);
+		sqe = ublk_tgt_io_sqe(q, tag, op, i);
 		if (!sqe)
 			break;
 		io_uring_prep_fsync(sqe, i + 1, IORING_FSYNC_DATASYNC);
-		stripe_finish_sqe(sqe, tag, op, i);
+		ublk_tgt_io_sqe_file(sqe, tag, op, i);
 	}
 	return q->ios[tag].tgt_inflight ? 0 : -ENOMEM;
 }
@@ -306,13 +286,13 @@ static int stripe_queue_discard(struct ublk_queue *q, int tag,
 	for (i = 0; i < sd->nr; i++) {
 		if (hi[i] <= lo[i])
 			continue;
-		sqe = stripe_sqe(q, tag, op, i);
+		sqe = ublk_tgt_io_sqe(q, tag, op, i);
 		if (!sqe)
 			break;
 		io_uring_prep_fallocate(sqe, i + 1,
 					FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 					lo[i], hi[i] - lo[i]);
-		stripe_finish_sqe(sqe, tag, op, i);
+		ublk_tgt_io_sqe_file(sqe, tag, op, i);
 	}
 	return q->ios[tag].tgt_inflight ? 0 : -ENOMEM;
 }
