@@ -647,6 +647,25 @@ void expect_io(int slot, unsigned int op, unsigned int off, unsigned int len)
 	expected[slot].len = len;
 }
 
+/*
+ * The helper's I/O @id: IO_LEN bytes at @off of device @dev_id, a write of
+ * pattern @seed or a read. Its request is expected in slot @id - 1, so that
+ * serve_pending() leaves it alone, and waited for on @s for 20 s; checked
+ * as @what. Its tag, or -1.
+ */
+int request_arrives(struct srv *s, const char *what, int id, bool is_write,
+		    unsigned int dev_id, unsigned int off, unsigned int seed)
+{
+	unsigned int op = is_write ? UBLK_IO_OP_WRITE : UBLK_IO_OP_READ;
+	int tag = -1;
+
+	expect_io(id - 1, op, off, IO_LEN);
+	if (!io_start(id, is_write, dev_id, off, IO_LEN, seed))
+		tag = wait_request(s, op, off, IO_LEN, 20000);
+	check(what, tag < 0 ? PENDING : 0, 0);
+	return tag;
+}
+
 /* ------------------------------------------------------------------ */
 /* device setup                                                         */
 /* ------------------------------------------------------------------ */

@@ -135,6 +135,8 @@ int find_request(struct srv *s, unsigned int op, unsigned int off,
 int wait_request(struct srv *s, unsigned int op, unsigned int off,
 		 unsigned int len, unsigned int ms);
 void expect_io(int slot, unsigned int op, unsigned int off, unsigned int len);
+int request_arrives(struct srv *s, const char *what, int id, bool is_write,
+		    unsigned int dev_id, unsigned int off, unsigned int seed);
 
 /* device setup */
 bool setup_files(const char *name, unsigned int scratch_len);

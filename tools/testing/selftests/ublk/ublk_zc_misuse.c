@@ -146,19 +146,10 @@ static void run_checks(unsigned int dev_id)
 	}
 
 	/* a READ and a WRITE request, both owned by us at the same time */
-	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
-	expect_io(1, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN);
-	if (io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ) ||
-	    io_start(2, true, dev_id, OFF_WRITE, IO_LEN, SEED_WRITE)) {
-		check("starting the helper's I/O", -EIO, 0);
-		return;
-	}
-	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
-	tw = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN, 20000);
-	check("the helper's O_DIRECT pread arrives as one READ request",
-	      tr < 0 ? PENDING : 0, 0);
-	check("the helper's O_DIRECT pwrite arrives as one WRITE request",
-	      tw < 0 ? PENDING : 0, 0);
+	tr = request_arrives(&msrv, "the helper's O_DIRECT pread arrives as one READ request",
+			     1, false, dev_id, OFF_READ, SEED_READ);
+	tw = request_arrives(&msrv, "the helper's O_DIRECT pwrite arrives as one WRITE request",
+			     2, true, dev_id, OFF_WRITE, SEED_WRITE);
 	if (tr < 0 || tw < 0)
 		return;
 	for (t = 0; t < DEPTH; t++)
@@ -310,13 +301,8 @@ static void run_checks(unsigned int dev_id)
 		      results[2].ret, IO_LEN);
 
 	/* ---- ring closed with a registered, uncommitted request ---- */
-	expect_io(2, UBLK_IO_OP_READ, OFF_TEAR, IO_LEN);
-	if (io_start(3, false, dev_id, OFF_TEAR, IO_LEN, SEED_READ)) {
-		check("starting the helper's I/O", -EIO, 0);
-		return;
-	}
-	tt = wait_request(&msrv, UBLK_IO_OP_READ, OFF_TEAR, IO_LEN, 20000);
-	check("a third READ request arrives", tt < 0 ? PENDING : 0, 0);
+	tt = request_arrives(&msrv, "a third READ request arrives", 3, false,
+			     dev_id, OFF_TEAR, SEED_READ);
 	if (tt < 0)
 		return;
 	check("REGISTER_IO_BUF of the request that will not be committed",

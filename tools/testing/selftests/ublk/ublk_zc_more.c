@@ -414,14 +414,11 @@ static void run_net(void)
 	check("filling the memfd", fill_memfd(OFF_SHORT, IO_LEN, SEED_SHORT),
 	      0);
 
-	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
-	expect_io(1, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN);
-	io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ);
-	io_start(2, true, dev_id, OFF_WRITE, IO_LEN, SEED_WRITE);
-	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
-	tw = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN, 20000);
-	if (!check("a READ and a WRITE request arrive",
-		   tr < 0 || tw < 0 ? PENDING : 0, 0))
+	tr = request_arrives(&msrv, "the READ request arrives", 1, false,
+			     dev_id, OFF_READ, SEED_READ);
+	tw = request_arrives(&msrv, "the WRITE request arrives", 2, true,
+			     dev_id, OFF_WRITE, SEED_WRITE);
+	if (tr < 0 || tw < 0)
 		return;
 	reg_r = check("REGISTER_IO_BUF of the READ request",
 		      reg_buf(&msrv, tr, IDX_READ), 0);
@@ -504,10 +501,9 @@ static void run_net(void)
 		check("the writer's pwrite completes", PENDING, IO_LEN);
 
 	/* ---- a short receive ---- */
-	expect_io(2, UBLK_IO_OP_READ, OFF_SHORT, IO_LEN);
-	io_start(3, false, dev_id, OFF_SHORT, IO_LEN, SEED_SHORT);
-	ts = wait_request(&msrv, UBLK_IO_OP_READ, OFF_SHORT, IO_LEN, 20000);
-	if (!check("a third READ request arrives", ts < 0 ? PENDING : 0, 0))
+	ts = request_arrives(&msrv, "a third READ request arrives", 3, false,
+			     dev_id, OFF_SHORT, SEED_SHORT);
+	if (ts < 0)
 		return;
 	if (!check("REGISTER_IO_BUF of it", reg_buf(&msrv, ts, IDX_READ), 0))
 		return;
@@ -583,11 +579,9 @@ static void rings_process_check(void)
 	pid_t pid;
 	char c = 0;
 
-	expect_io(2, UBLK_IO_OP_WRITE, OFF_TEAR, IO_LEN);
-	io_start(3, true, dev_id, OFF_TEAR, IO_LEN, SEED_WRITE + 1);
-	t3 = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_TEAR, IO_LEN, 20000);
-	if (!check("a third request (WRITE) arrives", t3 < 0 ? PENDING : 0, 0) ||
-	    pipe(to_child) || pipe(to_parent))
+	t3 = request_arrives(&msrv, "a third request (WRITE) arrives", 3, true,
+			     dev_id, OFF_TEAR, SEED_WRITE + 1);
+	if (t3 < 0 || pipe(to_child) || pipe(to_parent))
 		return;
 	pid = fork();
 	if (pid == 0) {
@@ -646,14 +640,11 @@ static void run_rings(void)
 		return;
 	check("filling the memfd", fill_memfd(OFF_READ, IO_LEN, SEED_READ), 0);
 
-	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
-	expect_io(1, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN);
-	io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ);
-	io_start(2, true, dev_id, OFF_WRITE, IO_LEN, SEED_WRITE);
-	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
-	tw = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN, 20000);
-	if (!check("a READ and a WRITE request arrive",
-		   tr < 0 || tw < 0 ? PENDING : 0, 0))
+	tr = request_arrives(&msrv, "the READ request arrives", 1, false,
+			     dev_id, OFF_READ, SEED_READ);
+	tw = request_arrives(&msrv, "the WRITE request arrives", 2, true,
+			     dev_id, OFF_WRITE, SEED_WRITE);
+	if (tr < 0 || tw < 0)
 		goto out;
 
 	/* ---- READ: main ring, second ring (twice), worker ring ---- */
@@ -744,10 +735,9 @@ static void kill_child(int fd, __u64 flags)
 	m.dev_id = dev_id;
 	if (!start_three_rings(&r2, &w))
 		goto out;
-	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
-	io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ);
-	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
-	if (!check("the READ request arrives", tr < 0 ? PENDING : 0, 0))
+	tr = request_arrives(&msrv, "the READ request arrives", 1, false,
+			     dev_id, OFF_READ, SEED_READ);
+	if (tr < 0)
 		goto out;
 	reg_three_rings(&r2, &w, tr, IDX_READ, "READ");
 	/* half of the data in, a fixed read in flight on a pipe */
