@@ -516,6 +516,17 @@ _bg_fio_verify() {
 		--output="$UBLK_TEST_DIR/fio.verify.out" "$@"
 }
 
+# _kill_recover_under_fio ID SIZE IOPS: _bg_fio_verify on device ID (its
+# pid in BG_PID), kill -9 of the daemon in fio's write phase, recovery
+_kill_recover_under_fio() {
+	_bg_fio_verify "/dev/ublkb$1" "$2" "$3"
+	_sleep 2
+	kill -0 "$BG_PID" 2>/dev/null ||
+		_fail "fio finished before the crash, test is void"
+	_kill_daemon "$1"
+	_recover_dev "$1"
+}
+
 # _crash_without_recovery ID WHAT BS: kill -9 the daemon of device ID (no
 # recovery) under fio randrw of BS blocks: fio ends with an error instead
 # of hanging, the disk goes away or is not LIVE, a read fails, del works

@@ -11,13 +11,8 @@ _need_feature USER_RECOVERY_REISSUE
 _create_file "$UBLK_TEST_DIR/backing" 128
 _add_dev -t loop -r 1 -i 1 "$UBLK_TEST_DIR/backing" || _fail "add -r 1 -i 1 failed"
 id=$UBLK_DEV_ID
-dev=/dev/ublkb$id
-_bg_fio_verify "$dev" 32M 1500
+_kill_recover_under_fio "$id" 32M 1500
 fio_pid=$BG_PID
-_sleep 2
-kill -0 "$fio_pid" 2>/dev/null || _fail "fio finished before the crash, test is void"
-_kill_daemon "$id"
-_recover_dev "$id"
 _wait_bg_fio "$fio_pid" 150 "fio did not finish after recovery"
 _parse_fio "$UBLK_TEST_DIR/fio.verify.out"
 _check_fio verify write

@@ -15,12 +15,8 @@ _create_file "$UBLK_TEST_DIR/backing" 128
 _add_dev -t loop -z -r 1 -i 1 "$UBLK_TEST_DIR/backing" || _fail "add -z -r 1 -i 1 failed"
 id=$UBLK_DEV_ID
 dev=/dev/ublkb$id
-_bg_fio_verify "$dev" 16M 800
+_kill_recover_under_fio "$id" 16M 800
 fio_pid=$BG_PID
-_sleep 2
-kill -0 "$fio_pid" 2>/dev/null || _fail "fio finished before the crash, test is void"
-_kill_daemon "$id"
-_recover_dev "$id"
 flags=$(_dev_field "$id" flags)
 (( flags & 0x1 )) || _fail "SUPPORT_ZERO_COPY lost across recovery (flags $flags)"
 _wait_bg_fio "$fio_pid" 150 "fio did not finish after recovery"
