@@ -35,7 +35,7 @@ struct loop_data {
 	unsigned long long size;
 };
 
-static int loop_probe_direct(int fd, unsigned int bs)
+static int probe_direct(int fd, unsigned int bs)
 {
 	void *buf;
 	ssize_t n;
@@ -47,14 +47,57 @@ static int loop_probe_direct(int fd, unsigned int bs)
 	return n < 0 ? -errno : 0;
 }
 
+int ublk_open_backing(const struct dev_ctx *ctx, const char *tgt,
+		      const char *path, unsigned long long *size, bool *direct)
+{
+	struct stat st;
+	int fd = -1, err;
+
+	if (!ctx->buffered) {
+		fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
+		if (fd >= 0 && probe_direct(fd, ctx->logical_bs ?: 512)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (direct)
+		*direct = fd >= 0;
+	if (fd < 0)
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		ublk_err("%s: open %s: %s\n", tgt, path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st))
+		goto err_errno;
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(fd, BLKGETSIZE64, size))
+			goto err_errno;
+	} else if (S_ISREG(st.st_mode)) {
+		*size = st.st_size;
+	} else {
+		ublk_err("%s: %s is not a regular file or block device\n", tgt,
+			 path);
+		close(fd);
+		return -EINVAL;
+	}
+	return fd;
+
+err_errno:
+	err = -errno;
+	ublk_err("%s: %s: %s\n", tgt, path, strerror(errno));
+	close(fd);
+	return err;
+}
+
 static int loop_init(struct ublk_dev *dev)
 {
 	struct dev_ctx *ctx = dev->ctx;
 	struct ublk_params *p = &dev->params;
 	struct loop_data *ld;
-	struct stat st;
 	unsigned long long size;
-	int fd = -1;
+	int fd;
 
 	if (ctx->nr_files < 1) {
 		ublk_err("loop: backing file required\n");
@@ -64,45 +107,19 @@ static int loop_init(struct ublk_dev *dev)
 	if (!ld)
 		return -ENOMEM;
 
-	if (!ctx->buffered) {
-		fd = open(ctx->files[0], O_RDWR | O_DIRECT | O_CLOEXEC);
-		if (fd >= 0 && loop_probe_direct(fd, ctx->logical_bs ?: 512)) {
-			close(fd);
-			fd = -1;
-		}
-		ld->direct = fd >= 0;
-	}
-	if (fd < 0)
-		fd = open(ctx->files[0], O_RDWR | O_CLOEXEC);
+	fd = ublk_open_backing(ctx, "loop", ctx->files[0], &size, &ld->direct);
 	if (fd < 0) {
-		int err = -errno;
-
-		ublk_err("loop: open %s: %s\n", ctx->files[0], strerror(errno));
 		free(ld);
-		return err;
+		return fd;
 	}
-	if (fstat(fd, &st))
-		goto err_errno;
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, &size))
-			goto err_errno;
-	} else if (S_ISREG(st.st_mode)) {
-		size = st.st_size;
-	} else {
-		ublk_err("loop: %s is not a regular file or block device\n",
-			 ctx->files[0]);
-		close(fd);
-		free(ld);
-		return -EINVAL;
-	}
-	ld->fd = fd;
-	ld->size = size;
-	dev->tgt_data = ld;
 	if (dev->nr_fds > KUBLK_MAX_FILES) {
 		close(fd);
 		free(ld);
 		return -EMFILE;
 	}
+	ld->fd = fd;
+	ld->size = size;
+	dev->tgt_data = ld;
 	dev->fds[dev->nr_fds++] = fd;	/* == LOOP_FILE_IDX */
 	ublk_dbg("loop: %s size %llu %s\n", ctx->files[0], size,
 		 ld->direct ? "O_DIRECT" : "buffered");
@@ -122,16 +139,6 @@ static int loop_init(struct ublk_dev *dev)
 	p->discard.max_write_zeroes_sectors = UINT32_MAX >> 9;
 	p->discard.max_discard_segments = 1;
 	return 0;
-
-err_errno:
-	{
-		int err = -errno;
-
-		ublk_err("loop: %s: %s\n", ctx->files[0], strerror(errno));
-		close(fd);
-		free(ld);
-		return err;
-	}
 }
 
 static void loop_deinit(struct ublk_dev *dev)
@@ -143,26 +150,6 @@ static void loop_deinit(struct ublk_dev *dev)
 	close(ld->fd);
 	free(ld);
 	dev->tgt_data = NULL;
-}
-
-static struct io_uring_sqe *loop_sqe(struct ublk_queue *q, int tag,
-				     unsigned int op, unsigned int kind)
-{
-	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
-
-	if (!sqe)
-		return NULL;
-	q->ios[tag].tgt_inflight++;
-	sqe->user_data = build_user_data(tag, op, kind, true);
-	return sqe;
-}
-
-static void loop_finish_sqe(struct io_uring_sqe *sqe, unsigned int tag, unsigned int op,
-			    unsigned int kind)
-{
-	/* the prep helpers overwrite flags/user_data: set them again */
-	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = build_user_data(tag, op, kind, true);
 }
 
 static int loop_queue_rw(struct ublk_queue *q, int tag,
@@ -190,7 +177,7 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 		q->ios[tag].tgt_inflight++;
 		reg->flags |= IOSQE_IO_LINK;
 	}
-	sqe = loop_sqe(q, tag, op, LOOP_MAIN);
+	sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_MAIN);
 	if (!sqe)
 		return -ENOMEM;
 	if (manual_reg || auto_reg) {
@@ -209,7 +196,7 @@ static int loop_queue_rw(struct ublk_queue *q, int tag,
 		else
 			io_uring_prep_write(sqe, LOOP_FILE_IDX, buf, len, off);
 	}
-	loop_finish_sqe(sqe, tag, op, LOOP_MAIN);
+	ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_MAIN);
 	if (leak)
 		ublk_err("q%d tag %d: test hook: no unregister (sector %llu)\n",
 			 q->q_id, tag, (unsigned long long)iod->start_sector);
@@ -242,11 +229,11 @@ static int loop_queue_io(struct ublk_queue *q, int tag)
 	case UBLK_IO_OP_WRITE:
 		return loop_queue_rw(q, tag, iod);
 	case UBLK_IO_OP_FLUSH:
-		sqe = loop_sqe(q, tag, op, LOOP_MAIN);
+		sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_MAIN);
 		if (!sqe)
 			return -ENOMEM;
 		io_uring_prep_fsync(sqe, LOOP_FILE_IDX, IORING_FSYNC_DATASYNC);
-		loop_finish_sqe(sqe, tag, op, LOOP_MAIN);
+		ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_MAIN);
 		return 0;
 	case UBLK_IO_OP_DISCARD:
 	case UBLK_IO_OP_WRITE_ZEROES:
@@ -256,11 +243,11 @@ static int loop_queue_io(struct ublk_queue *q, int tag)
 			mode |= FALLOC_FL_ZERO_RANGE;
 		else
 			mode |= FALLOC_FL_PUNCH_HOLE;
-		sqe = loop_sqe(q, tag, op, LOOP_MAIN);
+		sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_MAIN);
 		if (!sqe)
 			return -ENOMEM;
 		io_uring_prep_fallocate(sqe, LOOP_FILE_IDX, mode, off, len);
-		loop_finish_sqe(sqe, tag, op, LOOP_MAIN);
+		ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_MAIN);
 		return 0;
 	default:
 		return -EOPNOTSUPP;
@@ -293,7 +280,7 @@ static void loop_io_done(struct ublk_queue *q, int tag,
 	case LOOP_MAIN:
 		if (res == -EOPNOTSUPP && op == UBLK_IO_OP_WRITE_ZEROES) {
 			/* no ZERO_RANGE here: punching a hole reads back zeroes */
-			struct io_uring_sqe *sqe = loop_sqe(q, tag, op, LOOP_RETRY);
+			struct io_uring_sqe *sqe = ublk_tgt_io_sqe(q, tag, op, LOOP_RETRY);
 
 			if (sqe) {
 				int mode = FALLOC_FL_KEEP_SIZE |
@@ -302,7 +289,7 @@ static void loop_io_done(struct ublk_queue *q, int tag,
 				io_uring_prep_fallocate(sqe, LOOP_FILE_IDX, mode,
 							iod->start_sector << 9,
 							(__u64)iod->nr_sectors << 9);
-				loop_finish_sqe(sqe, tag, op, LOOP_RETRY);
+				ublk_tgt_io_sqe_file(sqe, tag, op, LOOP_RETRY);
 				break;
 			}
 		}

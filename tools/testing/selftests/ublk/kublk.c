@@ -468,6 +468,25 @@ struct io_uring_sqe *ublk_alloc_tgt_sqe(struct ublk_queue *q)
 	return sqe;
 }
 
+struct io_uring_sqe *ublk_tgt_io_sqe(struct ublk_queue *q, int tag,
+				     unsigned int op, unsigned int kind)
+{
+	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
+
+	if (!sqe)
+		return NULL;
+	q->ios[tag].tgt_inflight++;
+	sqe->user_data = build_user_data(tag, op, kind, true);
+	return sqe;
+}
+
+void ublk_tgt_io_sqe_file(struct io_uring_sqe *sqe, unsigned int tag,
+			  unsigned int op, unsigned int kind)
+{
+	sqe->flags |= IOSQE_FIXED_FILE;
+	sqe->user_data = build_user_data(tag, op, kind, true);
+}
+
 static void prep_io_cmd(struct ublk_queue *q, struct io_uring_sqe *sqe,
 			unsigned int op, int tag, int result, __u64 addr)
 {

@@ -338,6 +338,16 @@ struct io_uring_sqe *ublk_queue_alloc_sqe(struct ublk_queue *q);
 /* an SQE for target I/O: counted, user_data must be built with is_tgt */
 struct io_uring_sqe *ublk_alloc_tgt_sqe(struct ublk_queue *q);
 /*
+ * an SQE for target I/O of @tag, counted in its tgt_inflight too, user_data
+ * (@op, @kind); after io_uring_prep_*(), which overwrite flags and
+ * user_data, ublk_tgt_io_sqe_file() makes the fd a fixed file and sets the
+ * user_data again
+ */
+struct io_uring_sqe *ublk_tgt_io_sqe(struct ublk_queue *q, int tag,
+				     unsigned int op, unsigned int kind);
+void ublk_tgt_io_sqe_file(struct io_uring_sqe *sqe, unsigned int tag,
+			  unsigned int op, unsigned int kind);
+/*
  * zero copy: (UN)REGISTER_IO_BUF of @tag at buffer index ublk_io_buf_index(),
  * CQE to the target with @tgt_data; counted in q->tgt_inflight (not in
  * ios[tag].tgt_inflight, that is the target's business)
@@ -421,6 +431,14 @@ static inline bool ublk_io_zc(const struct ublk_queue *q,
 {
 	return ublk_io_auto_reg(q, iod) || ublk_io_need_reg(q, iod);
 }
+
+/*
+ * open a target's backing file or block device, O_DIRECT unless --buffered
+ * or the file refuses it (*@direct says which, if not NULL); its size in
+ * *@size. The fd, or -errno (said on stderr with @tgt's name).
+ */
+int ublk_open_backing(const struct dev_ctx *ctx, const char *tgt,
+		      const char *path, unsigned long long *size, bool *direct);
 
 /* fill the basic parameters common to all targets */
 void ublk_set_basic_params(struct ublk_dev *dev, unsigned long long size);

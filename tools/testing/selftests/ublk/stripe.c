@@ -77,60 +77,6 @@ static void stripe_get_piece(const struct stripe_data *sd, __u64 off,
 	p->len = end - start;
 }
 
-static int stripe_probe_direct(int fd, unsigned int bs)
-{
-	void *buf;
-	ssize_t n;
-
-	if (posix_memalign(&buf, 4096, 4096))
-		return -ENOMEM;
-	n = pread(fd, buf, bs, 0);
-	free(buf);
-	return n < 0 ? -errno : 0;
-}
-
-static int stripe_open(const struct dev_ctx *ctx, const char *path,
-		       unsigned long long *size)
-{
-	struct stat st;
-	int fd = -1, err;
-
-	if (!ctx->buffered) {
-		fd = open(path, O_RDWR | O_DIRECT | O_CLOEXEC);
-		if (fd >= 0 && stripe_probe_direct(fd, ctx->logical_bs ?: 512)) {
-			close(fd);
-			fd = -1;
-		}
-	}
-	if (fd < 0)
-		fd = open(path, O_RDWR | O_CLOEXEC);
-	if (fd < 0) {
-		err = -errno;
-		ublk_err("stripe: open %s: %s\n", path, strerror(errno));
-		return err;
-	}
-	if (fstat(fd, &st))
-		goto err_errno;
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(fd, BLKGETSIZE64, size))
-			goto err_errno;
-	} else if (S_ISREG(st.st_mode)) {
-		*size = st.st_size;
-	} else {
-		ublk_err("stripe: %s is not a regular file or block device\n",
-			 path);
-		close(fd);
-		return -EINVAL;
-	}
-	return fd;
-
-err_errno:
-	err = -errno;
-	ublk_err("stripe: %s: %s\n", path, strerror(errno));
-	close(fd);
-	return err;
-}
-
 static void stripe_deinit(struct ublk_dev *dev)
 {
 	struct stripe_data *sd = dev->tgt_data;
@@ -176,7 +122,8 @@ static int stripe_init(struct ublk_dev *dev)
 	dev->tgt_data = sd;
 
 	for (i = 0; i < ctx->nr_files; i++) {
-		fd = stripe_open(ctx, ctx->files[i], &size);
+		fd = ublk_open_backing(ctx, "stripe", ctx->files[i], &size,
+				       NULL);
 		if (fd < 0)
 			return fd;	/* deinit closes what is open */
 		sd->fds[i] = fd;
@@ -214,26 +161,6 @@ static int stripe_init(struct ublk_dev *dev)
 	ublk_dbg("stripe: %u files, chunk %u, %llu rows, size %llu\n", sd->nr,
 		 chunk, rows, dev->dev_size);
 	return 0;
-}
-
-static struct io_uring_sqe *stripe_sqe(struct ublk_queue *q, int tag,
-				       unsigned int op, unsigned int kind)
-{
-	struct io_uring_sqe *sqe = ublk_alloc_tgt_sqe(q);
-
-	if (!sqe)
-		return NULL;
-	q->ios[tag].tgt_inflight++;
-	sqe->user_data = build_user_data(tag, op, kind, true);
-	return sqe;
-}
-
-/* the prep helpers overwrite flags and user_data: set them (again) */
-static void stripe_finish_sqe(struct io_uring_sqe *sqe, unsigned int tag,
-			      unsigned int op, unsigned int kind)
-{
-	sqe->flags |= IOSQE_FIXED_FILE;
-	sqe->user_data = build_user_data(tag, op, kind, true);
 }
 
 static int stripe_queue_rw(struct ublk_queue *q, int tag,
@@ -274,7 +201,7 @@ static int stripe_queue_rw(struct ublk_queue *q, int tag,
 
 		stripe_get_piece(sd, off, len, i, &p);
 		fidx = p.file + 1;
-		sqe = stripe_sqe(q, tag, op, i);
+		sqe = ublk_tgt_io_sqe(q, tag, op, i);
 		if (!sqe)	/* cannot happen: reserved above */
 			break;
 		if (zc && is_read)
@@ -291,7 +218,7 @@ static int stripe_queue_rw(struct ublk_queue *q, int tag,
 		else
 			io_uring_prep_write(sqe, fidx, buf + p.buf_off, p.len,
 					    p.file_off);
-		stripe_finish_sqe(sqe, tag, op, i);
+		ublk_tgt_io_sqe_file(sqe, tag, op, i);
 		/* keep the chain going to the unregister even on failure */
 		if (manual_reg)
 			sqe->flags |= IOSQE_IO_HARDLINK;
@@ -310,11 +237,11 @@ static int stripe_queue_flush(struct ublk_queue *q, int tag, unsigned int op)
 	if (!ublk_queue_reserve_sqes(q, sd->nr))
 		return -ENOMEM;
 	for (i = 0; i < sd->nr; i++) {
-		sqe = stripe_sqe(q, tag, op, i);
+		sqe = ublk_tgt_io_sqe(q, tag, op, i);
 		if (!sqe)
 			break;
 		io_uring_prep_fsync(sqe, i + 1, IORING_FSYNC_DATASYNC);
-		stripe_finish_sqe(sqe, tag, op, i);
+		ublk_tgt_io_sqe_file(sqe, tag, op, i);
 	}
 	return q->ios[tag].tgt_inflight ? 0 : -ENOMEM;
 }
@@ -359,13 +286,13 @@ static int stripe_queue_discard(struct ublk_queue *q, int tag,
 	for (i = 0; i < sd->nr; i++) {
 		if (hi[i] <= lo[i])
 			continue;
-		sqe = stripe_sqe(q, tag, op, i);
+		sqe = ublk_tgt_io_sqe(q, tag, op, i);
 		if (!sqe)
 			break;
 		io_uring_prep_fallocate(sqe, i + 1,
 					FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE,
 					lo[i], hi[i] - lo[i]);
-		stripe_finish_sqe(sqe, tag, op, i);
+		ublk_tgt_io_sqe_file(sqe, tag, op, i);
 	}
 	return q->ios[tag].tgt_inflight ? 0 : -ENOMEM;
 }

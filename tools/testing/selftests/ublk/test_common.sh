@@ -264,6 +264,54 @@ _dev_count() {
 	echo "$n"
 }
 
+# " ublkc0 ublkc3 ": the ublk char devices that exist now
+_ublk_char_ids() {
+	local c ids=" "
+	for c in /sys/class/ublk-char/ublkc*; do
+		[ -e "$c" ] && ids+="${c##*/} "
+	done
+	echo "$ids"
+}
+
+# _adopt_new_devs "IDS": devices that are not in IDS (from _ublk_char_ids)
+# are deleted at cleanup, as if added with _add_dev
+_adopt_new_devs() {
+	local c
+	for c in /sys/class/ublk-char/ublkc*; do
+		[ -e "$c" ] || continue
+		c=${c##*/}
+		case "$1" in *" $c "*) continue ;; esac
+		_UBLK_DEVS+=("${c#ublkc}")
+	done
+}
+
+# _run_checker SECONDS PROGRAM [ARG...]: run one of the raw checkers
+# (ublk_zc_more MODE, ublk_zc_misuse, ublk_badinput), which print one
+# PASS/FAIL line per check and exit 0 (all passed), 4 (skipped, with a
+# "SKIP: why" line) or anything else (a check failed), and end the test
+# with that verdict. The devices it leaves behind after a failure are
+# deleted.
+_run_checker() {
+	local secs=$1 prog=$2 what ids_before out rc why
+	shift 2
+	what="${prog##*/}${1:+ $*}"
+	[ -x "$prog" ] || _fail "${prog##*/} not found at $prog"
+	ids_before=$(_ublk_char_ids)
+	out=$UBLK_TEST_DIR/${prog##*/}.out
+	# to a file, not a pipe: a reader stuck on the device must not hold it open
+	timeout "$secs" "$prog" "$@" > "$out" 2>&1
+	rc=$?
+	cat "$out"
+	_adopt_new_devs "$ids_before"
+	case $rc in
+	0) _pass ;;
+	4)	why=$(sed -n 's/^SKIP: //p' "$out" | tail -n1)
+		_skip "$what: ${why:-skipped}" ;;
+	124) _fail "$what timed out" ;;
+	*) _fail "$what reported failures (rc $rc)" ;;
+	esac
+}
+
 _dev_size() {
 	blockdev --getsize64 "/dev/ublkb$1"
 }
@@ -429,6 +477,84 @@ _daemon_pid() {
 }
 
 # the daemon log of device ID (complete once the daemon has exited)
+# _kill_daemon ID [WHAT]: kill -9 the daemon of device ID (its pid in
+# KILLED_PID) and wait until it is gone
+_kill_daemon() {
+	local what=${2:+ ($2)}
+	KILLED_PID=$(_daemon_pid "$1")
+	kill -9 "$KILLED_PID" || _fail "kill -9 $KILLED_PID failed$what"
+	_wait_pid_gone "$KILLED_PID" 20 || _fail "daemon survived kill -9$what"
+}
+
+# _recover_dev ID [WHAT]: a device whose daemon died with USER_RECOVERY:
+# QUIESCED, then kublk recover, then LIVE
+_recover_dev() {
+	local what=${2:+ ($2)}
+	_wait_state "$1" QUIESCED 30 || _fail "device not QUIESCED$what"
+	"$KUBLK" recover -n "$1" || _fail "recover failed$what"
+	_wait_state "$1" LIVE 30 || _fail "device not LIVE after recover$what"
+}
+
+# _wait_bg_fio PID SECS MESSAGE: a fio started with _bg must end within SECS
+# (else fail with MESSAGE); its exit status in FIO_RC
+_wait_bg_fio() {
+	_wait_pid_gone "$1" "$2" || _fail "$3"
+	wait "$1"
+	FIO_RC=$?
+}
+
+# _bg_fio_verify DEV SIZE IOPS [FIO_ARGS...]: randwrite with crc32c verify
+# in the background (BG_PID), rate-limited so that a crash lands in its
+# write phase; _parse_fio "$UBLK_TEST_DIR/fio.verify.out" reads its result
+_bg_fio_verify() {
+	local dev=$1 size=$2 iops=$3
+	shift 3
+	_bg fio --name=verify --filename="$dev" --ioengine=io_uring --direct=1 \
+		--rw=randwrite --bs=4k --iodepth=16 --size="$size" \
+		--rate_iops="$iops" --verify=crc32c --verify_fatal=1 \
+		--do_verify=1 --output-format=terse --terse-version=3 \
+		--output="$UBLK_TEST_DIR/fio.verify.out" "$@"
+}
+
+# _kill_recover_under_fio ID SIZE IOPS: _bg_fio_verify on device ID (its
+# pid in BG_PID), kill -9 of the daemon in fio's write phase, recovery
+_kill_recover_under_fio() {
+	_bg_fio_verify "/dev/ublkb$1" "$2" "$3"
+	_sleep 2
+	kill -0 "$BG_PID" 2>/dev/null ||
+		_fail "fio finished before the crash, test is void"
+	_kill_daemon "$1"
+	_recover_dev "$1"
+}
+
+# _crash_without_recovery ID WHAT BS: kill -9 the daemon of device ID (no
+# recovery) under fio randrw of BS blocks: fio ends with an error instead
+# of hanging, the disk goes away or is not LIVE, a read fails, del works
+_crash_without_recovery() {
+	local id=$1 what=$2 bs=$3 fio_pid i st
+	_bg fio --name=crash --filename="/dev/ublkb$id" --ioengine=io_uring \
+		--direct=1 --rw=randrw --bs="$bs" --iodepth=32 --runtime=60 \
+		--time_based --output="$UBLK_TEST_DIR/fio.crash.out"
+	fio_pid=$BG_PID
+	_sleep 2
+	kill -0 "$fio_pid" 2>/dev/null || _fail "fio ended before the kill ($what)"
+	_kill_daemon "$id" "$what"
+	_wait_bg_fio "$fio_pid" 30 "fio hangs after the daemon died ($what)"
+	[ "$FIO_RC" != 0 ] || _fail "fio saw no error after the daemon died ($what)"
+	for ((i = 0; i < 100; i++)); do
+		[ -b "/dev/ublkb$id" ] || break
+		_sleep 0.1
+	done
+	st=$(_dev_state "$id")
+	[ "$st" = LIVE ] && [ -b "/dev/ublkb$id" ] &&
+		_fail "disk present and LIVE without a daemon ($what)"
+	timeout 20 dd if="/dev/ublkb$id" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null &&
+		_fail "read succeeded without a daemon ($what)"
+	timeout 60 "$KUBLK" del -n "$id" || _fail "del after crash failed ($what)"
+	_check_dev_gone "$id" || _fail "nodes left ($what)"
+	_log "$what: crash without recovery ok (state was $st)"
+}
+
 _daemon_log() {
 	echo "$UBLK_STATE_DIR/ublk$1.log"
 }
@@ -438,6 +564,56 @@ _daemon_log() {
 _need_reg_count() {
 	sed -n 's/.* exit: .*need_reg_buf=\([0-9]*\).*/\1/p' "$(_daemon_log "$1")" |
 		awk '{ s += $1 } END { print s + 0 }'
+}
+
+# _loop_fio_check ADD_ARGS...: a loop device on a new 256 MB file added with
+# ADD_ARGS: its size, fio write + crc32c verify of 48 MB, which must then be
+# in the backing file; del
+_loop_fio_check() {
+	local backing=$UBLK_TEST_DIR/backing id
+	_create_file "$backing" 256
+	_add_dev -t loop "$@" "$backing" || _fail "add -t loop $* failed"
+	id=$UBLK_DEV_ID
+	[ "$(_dev_size "$id")" = $((256 << 20)) ] || _fail "size $(_dev_size "$id")"
+	_fio_verify_check "/dev/ublkb$id" 48M
+	dd if="/dev/ublkb$id" of="$UBLK_TEST_DIR/dev.img" bs=1M count=48 iflag=direct 2>/dev/null ||
+		_fail "reading the device back failed"
+	cmp -n $((48 << 20)) "$UBLK_TEST_DIR/dev.img" "$backing" ||
+		_fail "device content differs from the backing file"
+	_del_dev "$id" || _fail "del failed"
+	_check_dev_gone "$id" || _fail "nodes left after del"
+}
+
+# _loop_check_del MB ADD_ARGS...: a loop device on a new MB megabyte file
+# (LOOP_BACKING) added with ADD_ARGS: its size, fio write + crc32c verify,
+# the ext4 round trip; after del the file holds what the device showed.
+# The device id stays in UBLK_DEV_ID.
+_loop_check_del() {
+	local mb=$1 id sum
+	shift
+	LOOP_BACKING=$UBLK_TEST_DIR/backing
+	_create_file "$LOOP_BACKING" "$mb"
+	_add_dev -t loop "$@" "$LOOP_BACKING" || _fail "add -t loop $* failed"
+	id=$UBLK_DEV_ID
+	[ "$(_dev_size "$id")" = $((mb << 20)) ] || _fail "size $(_dev_size "$id")"
+	_fio_verify_check "/dev/ublkb$id" 32M
+	_ext4_check "/dev/ublkb$id"
+	sum=$(_sum_mb "/dev/ublkb$id" "$mb")
+	_del_dev "$id" || _fail "del failed"
+	_check_dev_gone "$id" || _fail "nodes left after del"
+	[ "$(_sum_mb "$LOOP_BACKING" "$mb")" = "$sum" ] ||
+		_fail "backing file differs from what the device showed"
+}
+
+# _loop_readd_fsck ADD_ARGS...: the file system of _loop_check_del survives
+# a re-add of LOOP_BACKING with ADD_ARGS (fsck -n), then del
+_loop_readd_fsck() {
+	_add_dev -t loop "$@" "$LOOP_BACKING" || _fail "re-add failed"
+	fsck.ext4 -n -f "/dev/ublkb$UBLK_DEV_ID" >"$UBLK_TEST_DIR/fsck2.out" 2>&1 || {
+		cat "$UBLK_TEST_DIR/fsck2.out"
+		_fail "fsck after re-add reports errors"
+	}
+	_del_dev "$UBLK_DEV_ID" || _fail "del after re-add failed"
 }
 
 # sha256 of the first MB megabytes of a device (O_DIRECT) or file
@@ -520,6 +696,41 @@ _stripe_verify_files() {
 		pos=$((pos + l))
 	done
 	_log "stripe: data found striped over $n files with chunk $chunk"
+}
+
+# _stripe_add NF ADD_ARGS...: NF backing files of 64 MB (STRIPE_FILES) and
+# a stripe device over them, added with ADD_ARGS (UBLK_DEV_ID); checks its
+# size and target
+_stripe_add() {
+	local nf=$1 i
+	shift
+	STRIPE_FILES=()
+	for ((i = 0; i < nf; i++)); do
+		_create_file "$UBLK_TEST_DIR/stripe$i" 64
+		STRIPE_FILES+=("$UBLK_TEST_DIR/stripe$i")
+	done
+	_add_dev -t stripe "$@" "${STRIPE_FILES[@]}" ||
+		_fail "add -t stripe $* failed"
+	[ "$(_dev_size "$UBLK_DEV_ID")" = $((nf * (64 << 20))) ] ||
+		_fail "size $(_dev_size "$UBLK_DEV_ID"), expected $((nf * (64 << 20)))"
+	[ "$(_dev_field "$UBLK_DEV_ID" target)" = stripe ] ||
+		_fail "target not stripe"
+}
+
+# _stripe_io_check DEV CHUNK NF: fio write + crc32c verify, the ext4 round
+# trip, then the known patterns at device chunks (_stripe_write_patterns)
+_stripe_io_check() {
+	_fio_verify_check "$1" 32M
+	_ext4_check "$1"
+	_stripe_write_patterns "$1" "$2" "$3"
+}
+
+# _stripe_del_check ID CHUNK: delete the device; each piece of the patterns
+# must then be in its file of STRIPE_FILES
+_stripe_del_check() {
+	_del_dev "$1" || _fail "del failed"
+	_check_dev_gone "$1" || _fail "nodes left after del"
+	_stripe_verify_files "$2" "${STRIPE_FILES[@]}"
 }
 
 #

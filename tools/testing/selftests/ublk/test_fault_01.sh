@@ -68,11 +68,8 @@ if [ -d $fp ]; then
 	_set $fp/require-end 2
 fi
 
-ids_before=" $(ls /sys/class/ublk-char 2>/dev/null | tr '\n' ' ') "
-_on_exit 'for c in /sys/class/ublk-char/ublkc*; do
-	[ -e "$c" ] || continue; c=${c##*/}
-	case "$ids_before" in *" $c "*) continue ;; esac
-	timeout 60 "$KUBLK" del -n "${c#ublkc}"; done'
+ids_before=$(_ublk_char_ids)
+_on_exit '_adopt_new_devs "$ids_before"'
 fails=0
 for ph in add params start fetch regbuf autoreg autoreg_fb; do
 	out=$UBLK_TEST_DIR/fault.$ph.out

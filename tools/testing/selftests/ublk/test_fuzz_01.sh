@@ -13,11 +13,8 @@ _prep_test
 [ -x "$UBLK_FUZZ" ] || _fail "ublk_fuzz not found at $UBLK_FUZZ"
 : "${UBLK_FUZZ_SEEDS:=1 7}"
 : "${UBLK_FUZZ_ITERS:=150}"
-ids_before=" $(ls /sys/class/ublk-char 2>/dev/null | tr '\n' ' ') "
-_on_exit 'for c in /sys/class/ublk-char/ublkc*; do
-	[ -e "$c" ] || continue; c=${c##*/}
-	case "$ids_before" in *" $c "*) continue ;; esac
-	timeout 60 "$KUBLK" del -n "${c#ublkc}"; done'
+ids_before=$(_ublk_char_ids)
+_on_exit '_adopt_new_devs "$ids_before"'
 for s in $UBLK_FUZZ_SEEDS; do
 	out=$UBLK_TEST_DIR/fuzz.$s.out
 	timeout 120 "$UBLK_FUZZ" --seed "$s" --iters "$UBLK_FUZZ_ITERS" > "$out" 2>&1
@@ -29,7 +26,7 @@ for s in $UBLK_FUZZ_SEEDS; do
 	*)	tail -n 60 "$out"
 		_fail "ublk_fuzz --seed $s --iters $UBLK_FUZZ_ITERS failed (rc $rc)" ;;
 	esac
-	ids_now=" $(ls /sys/class/ublk-char 2>/dev/null | tr '\n' ' ') "
+	ids_now=$(_ublk_char_ids)
 	[ "$ids_now" = "$ids_before" ] ||
 		_fail "seed $s: devices left behind: before [$ids_before] after [$ids_now]"
 done

@@ -11,26 +11,6 @@ _create_file "$UBLK_TEST_DIR/backing" 64
 for spec in "null -d 64" "loop $UBLK_TEST_DIR/backing"; do
 	# shellcheck disable=SC2086
 	_add_dev -t $spec || _fail "add -t $spec failed"
-	id=$UBLK_DEV_ID
-	_bg fio --name=crash --filename="/dev/ublkb$id" --ioengine=io_uring \
-		--direct=1 --rw=randrw --bs=4k --iodepth=32 --runtime=60 \
-		--time_based --output="$UBLK_TEST_DIR/fio.crash.out"
-	fio_pid=$BG_PID
-	sleep 2
-	pid=$(_daemon_pid "$id")
-	kill -9 "$pid"
-	_wait_pid_gone "$pid" 20 || _fail "daemon survived kill -9"
-	for ((i = 0; i < 300; i++)); do kill -0 "$fio_pid" 2>/dev/null || break; _sleep 0.1; done
-	kill -0 "$fio_pid" 2>/dev/null && _fail "fio hangs after the daemon died ($spec)"
-	wait "$fio_pid" && _fail "fio saw no error after the daemon died ($spec)"
-	for ((i = 0; i < 100; i++)); do [ -b "/dev/ublkb$id" ] || break; _sleep 0.1; done
-	st=$(_dev_state "$id")
-	[ "$st" = LIVE ] && [ -b "/dev/ublkb$id" ] &&
-		_fail "disk present and LIVE without a daemon ($spec)"
-	timeout 20 dd if="/dev/ublkb$id" of=/dev/null bs=4k count=1 iflag=direct 2>/dev/null &&
-		_fail "read succeeded without a daemon ($spec)"
-	timeout 60 "$KUBLK" del -n "$id" || _fail "del after crash failed ($spec)"
-	_check_dev_gone "$id" || _fail "nodes left ($spec)"
-	_log "$spec: crash without recovery ok (state was $st)"
+	_crash_without_recovery "$UBLK_DEV_ID" "$spec" 4k
 done
 _pass

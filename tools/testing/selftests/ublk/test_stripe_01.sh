@@ -15,22 +15,8 @@ nf=2
 chunk=65536
 mode=()
 
-files=()
-for ((i = 0; i < nf; i++)); do
-	_create_file "$UBLK_TEST_DIR/stripe$i" 64
-	files+=("$UBLK_TEST_DIR/stripe$i")
-done
-_add_dev -t stripe "${mode[@]}" "${files[@]}" ||
-	_fail "add -t stripe ${mode[*]} failed"
+_stripe_add "$nf" "${mode[@]}"
 id=$UBLK_DEV_ID
-dev=/dev/ublkb$id
-[ "$(_dev_size "$id")" = $((nf * (64 << 20))) ] ||
-	_fail "size $(_dev_size "$id"), expected $((nf * (64 << 20)))"
-[ "$(_dev_field "$id" target)" = stripe ] || _fail "target not stripe"
-_fio_verify_check "$dev" 32M
-_ext4_check "$dev"
-_stripe_write_patterns "$dev" "$chunk" "$nf"
-_del_dev "$id" || _fail "del failed"
-_check_dev_gone "$id" || _fail "nodes left after del"
-_stripe_verify_files "$chunk" "${files[@]}"
+_stripe_io_check "/dev/ublkb$id" "$chunk" "$nf"
+_stripe_del_check "$id" "$chunk"
 _pass

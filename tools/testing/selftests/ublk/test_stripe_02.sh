@@ -21,34 +21,17 @@ mode=(-u)
 recovery=
 _have_feature USER_RECOVERY && recovery=1 && mode+=(-r 1)
 
-files=()
-for ((i = 0; i < nf; i++)); do
-	_create_file "$UBLK_TEST_DIR/stripe$i" 64
-	files+=("$UBLK_TEST_DIR/stripe$i")
-done
-_add_dev -t stripe --chunk 16384 "${mode[@]}" "${files[@]}" ||
-	_fail "add -t stripe ${mode[*]} failed"
+_stripe_add "$nf" --chunk "$chunk" "${mode[@]}"
 id=$UBLK_DEV_ID
 dev=/dev/ublkb$id
-[ "$(_dev_size "$id")" = $((nf * (64 << 20))) ] ||
-	_fail "size $(_dev_size "$id"), expected $((nf * (64 << 20)))"
-[ "$(_dev_field "$id" target)" = stripe ] || _fail "target not stripe"
-_fio_verify_check "$dev" 32M
-_ext4_check "$dev"
-_stripe_write_patterns "$dev" "$chunk" "$nf"
+_stripe_io_check "$dev" "$chunk" "$nf"
 if [ -n "$recovery" ]; then
 	# the recovered daemon must stripe the same way: --chunk comes back
 	# from the arguments saved at add time
-	old=$(_daemon_pid "$id")
-	kill -9 "$old"
-	_wait_pid_gone "$old" 20 || _fail "daemon survived kill -9"
-	_wait_state "$id" QUIESCED 30 || _fail "device not QUIESCED"
-	"$KUBLK" recover -n "$id" || _fail "recover failed"
-	_wait_state "$id" LIVE 30 || _fail "device not LIVE after recover"
+	_kill_daemon "$id"
+	_recover_dev "$id"
 	_stripe_readback_patterns "$dev" "$chunk" "$nf"
 	_log "recovered daemon reads the stripes back with chunk $chunk"
 fi
-_del_dev "$id" || _fail "del failed"
-_check_dev_gone "$id" || _fail "nodes left after del"
-_stripe_verify_files "$chunk" "${files[@]}"
+_stripe_del_check "$id" "$chunk"
 _pass

@@ -20,25 +20,9 @@ _need_cmd fio
 _need_feature AUTO_BUF_REG
 mode=(--auto_zc_fallback)
 
-_create_file "$UBLK_TEST_DIR/backing" 128
-_add_dev -t loop "${mode[@]}" "$UBLK_TEST_DIR/backing" || _fail "add -t loop ${mode[*]} failed"
-id=$UBLK_DEV_ID
-dev=/dev/ublkb$id
-[ "$(_dev_size "$id")" = $((128 << 20)) ] || _fail "size $(_dev_size "$id")"
-_fio_verify_check "$dev" 32M
-_ext4_check "$dev"
-sum=$(_sum_mb "$dev" 128)
-_del_dev "$id" || _fail "del failed"
-_check_dev_gone "$id" || _fail "nodes left after del"
-[ "$(_sum_mb "$UBLK_TEST_DIR/backing" 128)" = "$sum" ] ||
-	_fail "backing file differs from what the device showed"
-_log "fallback requests on the normal device: $(_need_reg_count "$id")"
-_add_dev -t loop "${mode[@]}" "$UBLK_TEST_DIR/backing" || _fail "re-add failed"
-fsck.ext4 -n -f "/dev/ublkb$UBLK_DEV_ID" >"$UBLK_TEST_DIR/fsck2.out" 2>&1 || {
-	cat "$UBLK_TEST_DIR/fsck2.out"
-	_fail "fsck after re-add reports errors"
-}
-_del_dev "$UBLK_DEV_ID" || _fail "del after re-add failed"
+_loop_check_del 128 "${mode[@]}"
+_log "fallback requests on the normal device: $(_need_reg_count "$UBLK_DEV_ID")"
+_loop_readd_fsck "${mode[@]}"
 
 # every automatic registration fails: the fallback path carries all I/O
 _create_file "$UBLK_TEST_DIR/backing2" 64

@@ -11,21 +11,4 @@
 . "$(dirname "$0")/test_common.sh"
 _prep_test
 
-[ -x "$UBLK_ZC_MISUSE" ] || _fail "ublk_zc_misuse not found at $UBLK_ZC_MISUSE"
-ids_before=" $(ls /sys/class/ublk-char 2>/dev/null | tr '\n' ' ') "
-out=$UBLK_TEST_DIR/zc_misuse.out
-timeout 260 "$UBLK_ZC_MISUSE" 2>&1 | tee "$out"
-rc=${PIPESTATUS[0]}
-# delete whatever the checker left behind after a failure
-for c in /sys/class/ublk-char/ublkc*; do
-	[ -e "$c" ] || continue
-	c=${c##*/}
-	case "$ids_before" in *" $c "*) continue ;; esac
-	_UBLK_DEVS+=("${c#ublkc}")
-done
-case $rc in
-0) _pass ;;
-4) _skip "ublk_zc_misuse: $(sed -n 's/^SKIP: //p' "$out" | tail -n1)" ;;
-124) _fail "ublk_zc_misuse timed out" ;;
-*) _fail "ublk_zc_misuse reported failures (rc $rc)" ;;
-esac
+_run_checker 260 "$UBLK_ZC_MISUSE"

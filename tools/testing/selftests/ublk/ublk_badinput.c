@@ -134,6 +134,19 @@ static void init_info(struct ublksrv_ctrl_dev_info *info, unsigned int nrq,
 	info->flags = UBLK_F_CMD_IOCTL_ENCODE;
 }
 
+/* SET_PARAMS argument of a 1 MB device, 512-byte logical blocks */
+static void fill_basic_params(struct ublk_params *p,
+			      const struct ublksrv_ctrl_dev_info *info)
+{
+	memset(p, 0, sizeof(*p));
+	p->len = sizeof(*p);
+	p->types = UBLK_PARAM_TYPE_BASIC;
+	p->basic.logical_bs_shift = 9;
+	p->basic.physical_bs_shift = 12;
+	p->basic.max_sectors = info->max_io_buf_bytes >> 9;
+	p->basic.dev_sectors = 2048;
+}
+
 /* ADD_DEV that must fail; deletes the device if it unexpectedly succeeds */
 static void add_must_fail(const char *what, struct ublksrv_ctrl_dev_info *info,
 			  __u32 hdr_id, unsigned int len, int exp)
@@ -224,6 +237,29 @@ static __u64 fetch_addr(struct io_state *s, int tag)
 	return uc ? 0 : (__u64)(uintptr_t)s->buf[tag];
 }
 
+/*
+ * USER_COPY of a request's data: the copy in the wrong direction fails
+ * with -EACCES (checked once for each), then the right one moves @len bytes
+ */
+static int uc_copy(struct io_state *s, int tag, unsigned int len, bool is_read)
+{
+	bool *checked = is_read ? &s->read_checked : &s->write_checked;
+	__u64 off = uc_off(0, tag);
+	ssize_t n;
+
+	if (!*checked) {
+		*checked = true;
+		n = is_read ? pread(s->cdev, s->buf[tag], len, off) :
+			      pwrite(s->cdev, s->buf[tag], len, off);
+		check(is_read ? "USER_COPY pread on a READ request" :
+				"USER_COPY pwrite on a WRITE request",
+		      n < 0 ? -errno : 0, -EACCES);
+	}
+	n = is_read ? pwrite(s->cdev, s->buf[tag], len, off) :
+		      pread(s->cdev, s->buf[tag], len, off);
+	return n == (ssize_t)len ? (int)len : -EIO;
+}
+
 static void serve_one(struct io_state *s, int tag)
 {
 	const struct ublksrv_io_desc *iod = &s->iods[tag];
@@ -231,36 +267,10 @@ static void serve_one(struct io_state *s, int tag)
 	int res = 0;
 
 	if (op == UBLK_IO_OP_READ) {
-		res = len;
 		memset(s->buf[tag], 0, len);
-		if (uc) {
-			ssize_t n;
-
-			if (!s->read_checked) {
-				s->read_checked = true;
-				n = pread(s->cdev, s->buf[tag], len, uc_off(0, tag));
-				check("USER_COPY pread on a READ request",
-				      n < 0 ? -errno : 0, -EACCES);
-			}
-			n = pwrite(s->cdev, s->buf[tag], len, uc_off(0, tag));
-			if (n != (ssize_t)len)
-				res = -EIO;
-		}
+		res = uc ? uc_copy(s, tag, len, true) : (int)len;
 	} else if (op == UBLK_IO_OP_WRITE) {
-		res = len;
-		if (uc) {
-			ssize_t n;
-
-			if (!s->write_checked) {
-				s->write_checked = true;
-				n = pwrite(s->cdev, s->buf[tag], len, uc_off(0, tag));
-				check("USER_COPY pwrite on a WRITE request",
-				      n < 0 ? -errno : 0, -EACCES);
-			}
-			n = pread(s->cdev, s->buf[tag], len, uc_off(0, tag));
-			if (n != (ssize_t)len)
-				res = -EIO;
-		}
+		res = uc ? uc_copy(s, tag, len, false) : (int)len;
 	}
 	s->served++;
 	io_prep(s, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, tag, res,
@@ -448,13 +458,7 @@ static void orphaned_request(int depth)
 	if (ret < 0)
 		return;
 	id = info.dev_id;
-	memset(&p, 0, sizeof(p));
-	p.len = sizeof(p);
-	p.types = UBLK_PARAM_TYPE_BASIC;
-	p.basic.logical_bs_shift = 9;
-	p.basic.physical_bs_shift = 12;
-	p.basic.max_sectors = info.max_io_buf_bytes >> 9;
-	p.basic.dev_sectors = 2048;
+	fill_basic_params(&p, &info);
 	check("orphan: SET_PARAMS",
 	      ctrl_cmd(UBLK_U_CMD_SET_PARAMS, id, (__u16)-1, &p, sizeof(p), 0), 0);
 
@@ -644,17 +648,12 @@ int main(void)
 			       sizeof(mask), 5), -EINVAL);
 	}
 
-	memset(&p, 0, sizeof(p));
-	p.len = sizeof(p);
-	p.types = UBLK_PARAM_TYPE_BASIC;
+	fill_basic_params(&p, &info);
 	p.basic.logical_bs_shift = 13;
 	p.basic.physical_bs_shift = 13;
-	p.basic.max_sectors = info.max_io_buf_bytes >> 9;
-	p.basic.dev_sectors = 2048;
 	check("SET_PARAMS with logical block size 8192",
 	      ctrl_cmd(UBLK_U_CMD_SET_PARAMS, id, (__u16)-1, &p, sizeof(p), 0), -EINVAL);
-	p.basic.logical_bs_shift = 9;
-	p.basic.physical_bs_shift = 12;
+	fill_basic_params(&p, &info);
 	check("SET_PARAMS valid",
 	      ctrl_cmd(UBLK_U_CMD_SET_PARAMS, id, (__u16)-1, &p, sizeof(p), 0), 0);
 

@@ -32,6 +32,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <liburing.h>
+#include "ublk_sock.h"
 
 #define BUF_LEN		(64U << 10)
 #define NBUF		4
@@ -171,58 +172,6 @@ static int send_zc_fixed(int fd, void *addr, unsigned int len, int idx)
 			       n, fl);
 	}
 	return ret;
-}
-
-static int tcp_pair(int sv[2])
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int l, c, s;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0 || bind(l, (void *)&a, sizeof(a)) || listen(l, 1) ||
-	    getsockname(l, (void *)&a, &alen))
-		return -errno;
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (void *)&a, sizeof(a)))
-		return -errno;
-	s = accept(l, NULL, NULL);
-	close(l);
-	if (s < 0)
-		return -errno;
-	sv[0] = c;
-	sv[1] = s;
-	return 0;
-}
-
-/* read exactly @len bytes from @fd (blocking) */
-static int read_all(int fd, unsigned char *p, unsigned int len)
-{
-	unsigned int done = 0;
-
-	while (done < len) {
-		ssize_t n = read(fd, p + done, len - done);
-
-		if (n <= 0)
-			return n < 0 ? -errno : (int)done;
-		done += n;
-	}
-	return done;
-}
-
-static int write_all(int fd, const unsigned char *p, unsigned int len)
-{
-	unsigned int done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-
-		if (n <= 0)
-			return n < 0 ? -errno : (int)done;
-		done += n;
-	}
-	return done;
 }
 
 static bool have_fixed_sendrecv(void)

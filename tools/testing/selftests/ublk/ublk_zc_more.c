@@ -47,672 +47,11 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
-#include "kublk.h"
+#include "ublk_check.h"
+#include "ublk_sock.h"
 
-int kublk_verbose;
-
-#define DEPTH		4
-#define NBUF		8		/* sparse buffer table size */
-#define IDX_READ	0		/* the READ request's buffer */
-#define IDX_WRITE	1		/* the WRITE request's buffer */
-#define IDX_EMPTY	2		/* stays empty */
-#define NRES		32
-#ifndef ARRAY_SIZE
-#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
-#endif
-#define IDX_SERVE	6		/* serving unrelated requests */
-#define MAX_IO		(64U << 10)
-#define DEV_BYTES	(4U << 20)
-#define IO_LEN		8192U
-#define OFF_READ	(256U << 10)
-#define OFF_WRITE	(512U << 10)
-#define OFF_TEAR	(768U << 10)
-#define SEED_READ	0x1234
-#define SEED_WRITE	0xbeef
-
-#define NOEXP		INT_MIN
-#define PENDING		(INT_MIN + 1)
-
-#define UD_FETCH(t)	(0x100ULL + (t))
-#define UD_IS_FETCH(u)	((u) >= 0x100 && (u) < 0x100 + DEPTH)
-#define UD_SYNC_BASE	0x10000ULL
-
-static int nr_fail, nr_pass;
-
-/* ------------------------------------------------------------------ */
-/* reporting                                                            */
-/* ------------------------------------------------------------------ */
-
-static const char *ename(int e, char *buf, size_t len)
-{
-	switch (e) {
-	case 0: return "0";
-	case -EINVAL: return "-EINVAL";
-	case -ENODEV: return "-ENODEV";
-	case -EBUSY: return "-EBUSY";
-	case -EFAULT: return "-EFAULT";
-	case -EIO: return "-EIO";
-	case -EACCES: return "-EACCES";
-	case -EPERM: return "-EPERM";
-	case -EOPNOTSUPP: return "-EOPNOTSUPP";
-	case -ENOMEM: return "-ENOMEM";
-	case -ECANCELED: return "-ECANCELED";
-	case -ENXIO: return "-ENXIO";
-	case PENDING: return "pending (no completion)";
-	}
-	snprintf(buf, len, "%d", e);
-	return buf;
-}
-
-static bool check2(const char *what, int got, int exp1, int exp2)
-{
-	char b1[16], b2[16], b3[16];
-	bool ok = got == exp1 || (exp2 != NOEXP && got == exp2);
-
-	if (ok)
-		nr_pass++;
-	else
-		nr_fail++;
-	printf("%s: %s: got %s, expected %s%s%s\n", ok ? "PASS" : "FAIL", what,
-	       ename(got, b1, sizeof(b1)), ename(exp1, b2, sizeof(b2)),
-	       exp2 != NOEXP ? " or " : "",
-	       exp2 != NOEXP ? ename(exp2, b3, sizeof(b3)) : "");
-	fflush(stdout);
-	return ok;
-}
-
-static bool check(const char *what, int got, int exp)
-{
-	return check2(what, got, exp, NOEXP);
-}
-
-/* a check whose expectation is not a single value */
-static bool check_cond(const char *what, bool ok, const char *got,
-		       const char *exp)
-{
-	if (ok)
-		nr_pass++;
-	else
-		nr_fail++;
-	printf("%s: %s: got %s, expected %s\n", ok ? "PASS" : "FAIL", what,
-	       got, exp);
-	fflush(stdout);
-	return ok;
-}
-
-static void alarm_handler(int sig)
-{
-	(void)sig;
-	printf("FAIL: timed out (driver or io_uring hang?)\n");
-	printf("%d passed, %d failed\n", nr_pass, nr_fail + 1);
-	fflush(stdout);
-	_exit(1);
-}
-
-static unsigned long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000ULL + ts.tv_nsec / 1000000;
-}
-
-static unsigned char pattern(unsigned int seed, unsigned int i)
-{
-	unsigned int x = seed * 2654435761u + i * 40503u;
-
-	x ^= x >> 13;
-	x *= 0x5bd1e995u;
-	x ^= x >> 15;
-	return x;
-}
-
-static void fill_pattern(unsigned char *p, unsigned int len, unsigned int seed)
-{
-	unsigned int i;
-
-	for (i = 0; i < len; i++)
-		p[i] = pattern(seed, i);
-}
-
-/* first differing byte, -1 if equal */
-static int cmp_pattern(const unsigned char *p, unsigned int len, unsigned int seed)
-{
-	unsigned int i;
-
-	for (i = 0; i < len; i++)
-		if (p[i] != pattern(seed, i))
-			return i;
-	return -1;
-}
-
-/* ------------------------------------------------------------------ */
-/* the I/O helper: a process without rings that runs block device I/O  */
-/* ------------------------------------------------------------------ */
-
-struct io_req {
-	int id;
-	int is_write;
-	unsigned int dev_id;
-	unsigned int off;
-	unsigned int len;
-	unsigned int seed;
-};
-
-struct io_result {
-	int id;
-	int ret;		/* bytes, or -errno */
-	int mismatch;		/* READ: first byte != pattern, -1 if none */
-};
-
-static int helper_cmd_fd = -1, helper_res_fd = -1;
-static pid_t helper_pid = -1;
-static struct io_result results[NRES];
-static bool have_result[NRES];
-
-static void helper_do_io(const struct io_req *r, int res_fd)
-{
-	struct io_result res = { .id = r->id, .mismatch = -1 };
-	char path[64];
-	void *buf = NULL;
-	ssize_t n;
-	int fd = -1, i;
-
-	snprintf(path, sizeof(path), "/dev/ublkb%u", r->dev_id);
-	for (i = 0; i < 100; i++) {
-		fd = open(path, O_RDWR | O_DIRECT);
-		if (fd >= 0 || errno != ENOENT)
-			break;
-		usleep(50000);
-	}
-	if (fd < 0 || posix_memalign(&buf, 4096, r->len)) {
-		res.ret = -errno;
-		goto out;
-	}
-	if (r->is_write) {
-		fill_pattern(buf, r->len, r->seed);
-		n = pwrite(fd, buf, r->len, r->off);
-	} else {
-		memset(buf, 0, r->len);
-		n = pread(fd, buf, r->len, r->off);
-		if (n == (ssize_t)r->len)
-			res.mismatch = cmp_pattern(buf, r->len, r->seed);
-	}
-	res.ret = n < 0 ? -errno : (int)n;
-out:
-	if (write(res_fd, &res, sizeof(res)) != sizeof(res))
-		_exit(2);
-	_exit(0);
-}
-
-static void helper_main(int cmd_fd, int res_fd)
-{
-	struct io_req r;
-
-	signal(SIGCHLD, SIG_IGN);	/* reap the I/O processes */
-	signal(SIGALRM, SIG_DFL);
-	alarm(0);
-	while (read(cmd_fd, &r, sizeof(r)) == sizeof(r)) {
-		pid_t pid = fork();
-
-		if (pid == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			close(cmd_fd);
-			helper_do_io(&r, res_fd);
-		}
-	}
-	_exit(0);
-}
-
-static int helper_start(void)
-{
-	int cmd[2], res[2];
-
-	if (pipe(cmd) || pipe(res))
-		return -errno;
-	helper_pid = fork();
-	if (helper_pid < 0)
-		return -errno;
-	if (helper_pid == 0) {
-		/* a checker that crashed must not leave us behind */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		setpgid(0, 0);		/* so that the parent can kill us all */
-		close(cmd[1]);
-		close(res[0]);
-		helper_main(cmd[0], res[1]);
-	}
-	setpgid(helper_pid, helper_pid);
-	close(cmd[0]);
-	close(res[1]);
-	helper_cmd_fd = cmd[1];
-	helper_res_fd = res[0];
-	return 0;
-}
-
-static void helper_stop(void)
-{
-	if (helper_cmd_fd >= 0)
-		close(helper_cmd_fd);
-	helper_cmd_fd = -1;
-	if (helper_pid > 0) {
-		kill(-helper_pid, SIGKILL);
-		waitpid(helper_pid, NULL, 0);
-	}
-	helper_pid = -1;
-}
-
-static int io_start(int id, bool is_write, unsigned int dev_id, unsigned int off,
-		    unsigned int len, unsigned int seed)
-{
-	struct io_req r = {
-		.id = id, .is_write = is_write, .dev_id = dev_id, .off = off,
-		.len = len, .seed = seed,
-	};
-
-	return write(helper_cmd_fd, &r, sizeof(r)) == sizeof(r) ? 0 : -EIO;
-}
-
-/* collect results for up to @ms; true once result @id is in */
-static bool io_wait(int id, unsigned int ms)
-{
-	unsigned long long end = now_ms() + ms;
-
-	while (!have_result[id]) {
-		struct pollfd pfd = { .fd = helper_res_fd, .events = POLLIN };
-		struct io_result r;
-		long long left = end - now_ms();
-
-		if (left <= 0)
-			return false;
-		if (poll(&pfd, 1, left) <= 0)
-			continue;
-		if (read(helper_res_fd, &r, sizeof(r)) != sizeof(r))
-			return false;
-		if (r.id >= 0 && r.id < NRES) {
-			results[r.id] = r;
-			have_result[r.id] = true;
-		}
-	}
-	return true;
-}
-
-/* ------------------------------------------------------------------ */
-/* control ring                                                         */
-/* ------------------------------------------------------------------ */
-
-static struct io_uring ctrl;
-static int ctrl_fd = -1;
-
-static void ctrl_prep(unsigned int op, __u32 dev_id, void *addr, unsigned int len,
-		      __u64 data0)
-{
-	struct ublksrv_ctrl_cmd c = {
-		.dev_id = dev_id, .queue_id = (__u16)-1, .len = len,
-		.addr = (__u64)(uintptr_t)addr, .data = { data0 },
-	};
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&ctrl);
-
-	if (!sqe) {	/* one command at a time: cannot happen */
-		printf("FAIL: control ring full\n");
-		exit(1);
-	}
-	memset(sqe, 0, 128);
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = ctrl_fd;
-	sqe->cmd_op = op;
-	sqe->user_data = op;
-	memcpy((char *)sqe + offsetof(struct io_uring_sqe, addr3), &c, sizeof(c));
-}
-
-static int ctrl_cmd(unsigned int op, __u32 dev_id, void *addr, unsigned int len,
-		    __u64 data0)
-{
-	struct io_uring_cqe *cqe;
-	int ret;
-
-	ctrl_prep(op, dev_id, addr, len, data0);
-	ret = io_uring_submit(&ctrl);
-	if (ret < 0)
-		return ret;
-	do {
-		ret = io_uring_wait_cqe(&ctrl, &cqe);
-	} while (ret == -EINTR);
-	if (ret < 0)
-		return ret;
-	ret = cqe->res;
-	io_uring_cqe_seen(&ctrl, cqe);
-	return ret;
-}
-
-/* ------------------------------------------------------------------ */
-/* servers: a ring that fetches some tags, in the task that owns them   */
-/* ------------------------------------------------------------------ */
-
-enum { T_NONE, T_FETCHING, T_OWNED, T_DEAD };
-
-struct srv {
-	const char *name;
-	struct io_uring ring;
-	bool open;
-	int tstate[DEPTH];
-	bool claimed[DEPTH];	/* owned and kept by a check */
-	__u64 seq;
-};
-
-static int cdev = -1;
-static const struct ublksrv_io_desc *iods;
-static size_t iods_len;
-static int memfd = -1;		/* the device's data */
-static int scratch = -1;	/* WRITE_FIXED target */
 static __u64 dev_flags;
 static unsigned int dev_id = -1U;
-static unsigned int nr_served;	/* both tasks: atomic */
-
-/* requests the checks are waiting for; never served automatically */
-struct expect {
-	bool used;
-	unsigned int op, off, len;
-};
-
-static struct expect expected[8];
-
-static int srv_open(struct srv *s, const char *name)
-{
-	int ret;
-
-	memset(s, 0, sizeof(*s));
-	s->name = name;
-	s->seq = UD_SYNC_BASE;
-	ret = io_uring_queue_init(64, &s->ring, 0);
-	if (ret)
-		return ret;
-	s->open = true;
-	return io_uring_register_buffers_sparse(&s->ring, NBUF);
-}
-
-static void srv_close(struct srv *s)
-{
-	if (s->open)
-		io_uring_queue_exit(&s->ring);
-	s->open = false;
-}
-
-static struct io_uring_sqe *get_sqe(struct srv *s)
-{
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
-
-	if (!sqe) {
-		io_uring_submit(&s->ring);
-		sqe = io_uring_get_sqe(&s->ring);
-	}
-	if (!sqe) {
-		printf("FAIL: %s: io ring full\n", s->name);
-		exit(1);
-	}
-	memset(sqe, 0, sizeof(*sqe));
-	return sqe;
-}
-
-static void prep_io_cmd(struct io_uring_sqe *sqe, unsigned int op, unsigned int q_id,
-			unsigned int tag, int result, __u64 addr)
-{
-	struct ublksrv_io_cmd c = {
-		.q_id = q_id, .tag = tag, .result = result, .addr = addr,
-	};
-
-	sqe->opcode = IORING_OP_URING_CMD;
-	sqe->fd = cdev;
-	sqe->cmd_op = op;
-	memcpy((char *)sqe + offsetof(struct io_uring_sqe, addr3), &c, sizeof(c));
-}
-
-static void handle_fetch_cqe(struct srv *s, const struct io_uring_cqe *cqe)
-{
-	unsigned int tag = cqe->user_data - UD_FETCH(0);
-
-	if (cqe->res == UBLK_IO_RES_OK) {
-		s->tstate[tag] = T_OWNED;
-	} else {
-		if (cqe->res != UBLK_IO_RES_ABORT)
-			printf("INFO: %s: tag %u: FETCH/COMMIT completed with %d\n",
-			       s->name, tag, cqe->res);
-		s->tstate[tag] = T_DEAD;
-	}
-}
-
-/*
- * Wait up to @ms for the CQE with user_data @ud (0: just collect FETCH
- * completions for @ms).  Returns its res, or PENDING.  @flags gets the
- * CQE flags.
- */
-static int reap_fl(struct srv *s, __u64 ud, unsigned int ms, __u32 *flags)
-{
-	unsigned long long end = now_ms() + ms;
-
-	if (!s->open) {
-		usleep(ms * 1000);
-		return PENDING;
-	}
-	io_uring_submit(&s->ring);
-	for (;;) {
-		struct io_uring_cqe *cqe;
-		long long left = end - now_ms();
-		struct __kernel_timespec ts;
-		int ret;
-
-		if (left < 0)
-			left = 0;
-		ts.tv_sec = left / 1000;
-		ts.tv_nsec = (left % 1000) * 1000000LL;
-		ret = io_uring_wait_cqe_timeout(&s->ring, &cqe, &ts);
-		if (ret == -ETIME || (ret < 0 && left == 0))
-			return PENDING;
-		if (ret == -EINTR)
-			continue;
-		if (ret < 0) {
-			printf("INFO: %s: io_uring_wait_cqe: %s\n", s->name,
-			       strerror(-ret));
-			return ret;
-		}
-		if (ud && cqe->user_data == ud) {
-			ret = cqe->res;
-			if (flags)
-				*flags = cqe->flags;
-			io_uring_cqe_seen(&s->ring, cqe);
-			return ret;
-		}
-		if (UD_IS_FETCH(cqe->user_data)) {
-			handle_fetch_cqe(s, cqe);
-		} else {
-			printf("INFO: %s: stray completion ud 0x%llx res %d\n",
-			       s->name, (unsigned long long)cqe->user_data,
-			       cqe->res);
-		}
-		io_uring_cqe_seen(&s->ring, cqe);
-	}
-}
-
-static int reap(struct srv *s, __u64 ud, unsigned int ms)
-{
-	return reap_fl(s, ud, ms, NULL);
-}
-
-static int buf_cmd(struct srv *s, unsigned int op, unsigned int q_id, unsigned int tag,
-		   unsigned int index)
-{
-	struct io_uring_sqe *sqe = get_sqe(s);
-	__u64 ud = ++s->seq;
-
-	prep_io_cmd(sqe, op, q_id, tag, 0, index);
-	sqe->user_data = ud;
-	return reap(s, ud, 5000);
-}
-
-static int reg_buf(struct srv *s, unsigned int tag, unsigned int index)
-{
-	return buf_cmd(s, UBLK_U_IO_REGISTER_IO_BUF, 0, tag, index);
-}
-
-static int unreg_buf(struct srv *s, unsigned int tag, unsigned int index)
-{
-	return buf_cmd(s, UBLK_U_IO_UNREGISTER_IO_BUF, 0, tag, index);
-}
-
-static int rw_fixed(struct srv *s, bool is_read, int fd, unsigned int index,
-		    unsigned int buf_off, unsigned int len, __u64 file_off)
-{
-	struct io_uring_sqe *sqe = get_sqe(s);
-	__u64 ud = ++s->seq;
-
-	if (is_read)
-		io_uring_prep_read_fixed(sqe, fd, (void *)(uintptr_t)buf_off,
-					 len, file_off, index);
-	else
-		io_uring_prep_write_fixed(sqe, fd, (void *)(uintptr_t)buf_off,
-					  len, file_off, index);
-	sqe->user_data = ud;
-	return reap(s, ud, 5000);
-}
-
-static void commit(struct srv *s, unsigned int tag, int res)
-{
-	struct io_uring_sqe *sqe = get_sqe(s);
-
-	prep_io_cmd(sqe, UBLK_U_IO_COMMIT_AND_FETCH_REQ, 0, tag, res, 0);
-	sqe->user_data = UD_FETCH(tag);
-	s->tstate[tag] = T_FETCHING;
-	s->claimed[tag] = false;
-	io_uring_submit(&s->ring);
-}
-
-/* a FETCH or COMMIT that is expected to fail at once (or PENDING) */
-static int io_cmd_must_fail(struct srv *s, unsigned int op, unsigned int tag, int res)
-{
-	struct io_uring_sqe *sqe = get_sqe(s);
-	__u64 ud = ++s->seq;
-
-	prep_io_cmd(sqe, op, 0, tag, res, 0);
-	sqe->user_data = ud;
-	return reap(s, ud, 1000);
-}
-
-static int fetch(struct srv *s, unsigned int tag)
-{
-	struct io_uring_sqe *sqe = get_sqe(s);
-
-	prep_io_cmd(sqe, UBLK_U_IO_FETCH_REQ, 0, tag, 0, 0);
-	sqe->user_data = UD_FETCH(tag);
-	s->tstate[tag] = T_FETCHING;
-	reap(s, 0, 200);
-	return s->tstate[tag] == T_FETCHING ? 0 : -EINVAL;
-}
-
-static bool is_expected(const struct ublksrv_io_desc *iod)
-{
-	unsigned int i;
-
-	for (i = 0; i < ARRAY_SIZE(expected); i++)
-		if (expected[i].used && expected[i].op == ublksrv_get_op(iod) &&
-		    expected[i].off == iod->start_sector << 9 &&
-		    expected[i].len == iod->nr_sectors << 9)
-			return true;
-	return false;
-}
-
-/* serve a request nobody waits for: REGISTER, fixed I/O, UNREGISTER */
-static void serve_other(struct srv *s, unsigned int tag)
-{
-	const struct ublksrv_io_desc *iod = &iods[tag];
-	unsigned int op = ublksrv_get_op(iod), len = iod->nr_sectors << 9;
-	__u64 off = iod->start_sector << 9;
-	int res = 0, ret;
-
-	if (op == UBLK_IO_OP_READ || op == UBLK_IO_OP_WRITE) {
-		ret = reg_buf(s, tag, IDX_SERVE);
-		if (ret) {
-			printf("INFO: %s: serving tag %u: REGISTER_IO_BUF: %d\n",
-			       s->name, tag, ret);
-			res = -EIO;
-		} else {
-			res = rw_fixed(s, op == UBLK_IO_OP_READ, memfd,
-				       IDX_SERVE, 0, len, off);
-			if (res != (int)len)
-				res = res < 0 ? res : -EIO;
-			ret = unreg_buf(s, tag, IDX_SERVE);
-			if (ret)
-				printf("INFO: %s: serving tag %u: UNREGISTER_IO_BUF: %d\n",
-				       s->name, tag, ret);
-		}
-	} else if (op != UBLK_IO_OP_FLUSH) {
-		res = -EOPNOTSUPP;
-	}
-	__atomic_add_fetch(&nr_served, 1, __ATOMIC_RELAXED);
-	commit(s, tag, res);
-}
-
-static void serve_pending(struct srv *s)
-{
-	bool again = true;
-	unsigned int t;
-
-	if (!s->open)
-		return;
-	while (again) {
-		again = false;
-		for (t = 0; t < DEPTH; t++) {
-			if (s->tstate[t] != T_OWNED || s->claimed[t] ||
-			    is_expected(&iods[t]))
-				continue;
-			serve_other(s, t);
-			again = true;
-		}
-	}
-}
-
-/* an owned request (op, off, len); op ~0U: any expected one */
-static int find_request(struct srv *s, unsigned int op, unsigned int off,
-			unsigned int len)
-{
-	unsigned int t;
-
-	for (t = 0; t < DEPTH; t++) {
-		const struct ublksrv_io_desc *iod = &iods[t];
-
-		if (s->tstate[t] != T_OWNED || s->claimed[t])
-			continue;
-		if (op == ~0U ? is_expected(iod) :
-		    ublksrv_get_op(iod) == op && iod->start_sector << 9 == off &&
-		    iod->nr_sectors << 9 == len) {
-			s->claimed[t] = true;
-			return t;
-		}
-	}
-	return -1;
-}
-
-/* wait until a request (op, off, len) is owned by @s; its tag or -1 */
-static int wait_request(struct srv *s, unsigned int op, unsigned int off,
-			unsigned int len, unsigned int ms)
-{
-	unsigned long long end = now_ms() + ms;
-	int t;
-
-	for (;;) {
-		serve_pending(s);
-		t = find_request(s, op, off, len);
-		if (t >= 0 || now_ms() >= end)
-			return t;
-		reap(s, 0, 50);
-	}
-}
-
-static void expect_io(int slot, unsigned int op, unsigned int off, unsigned int len)
-{
-	expected[slot].used = true;
-	expected[slot].op = op;
-	expected[slot].off = off;
-	expected[slot].len = len;
-}
 
 /* ------------------------------------------------------------------ */
 /* a second task: a thread with its own ring, serving its own tags and  */
@@ -867,66 +206,13 @@ static int wf_wait_any(struct srv *s, const unsigned int *a)
 
 static struct srv msrv;		/* the main thread's ring */
 
-static int fill_memfd(unsigned int off, unsigned int len, unsigned int seed)
-{
-	unsigned char *p = malloc(len);
-	int ret;
-
-	if (!p)
-		return -ENOMEM;
-	fill_pattern(p, len, seed);
-	ret = pwrite(memfd, p, len, off) == (ssize_t)len ? 0 : -EIO;
-	free(p);
-	return ret;
-}
-
-static bool setup_files(void)
-{
-	const char *tmpdir = getenv("TMPDIR");
-	char tmpl[PATH_MAX];
-
-	memfd = memfd_create("ublk_zc_more", MFD_CLOEXEC);
-	snprintf(tmpl, sizeof(tmpl), "%s/ublk_zc_more.XXXXXX",
-		 tmpdir && *tmpdir ? tmpdir : "/tmp");
-	scratch = mkostemp(tmpl, O_CLOEXEC);
-	if (scratch >= 0)
-		unlink(tmpl);
-	if (memfd < 0 || scratch < 0 || ftruncate(memfd, DEV_BYTES) ||
-	    ftruncate(scratch, MAX_IO)) {
-		printf("FAIL: memfd/scratch file: %s\n", strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-static int open_ctrl(void)
-{
-	ctrl_fd = open("/dev/ublk-control", O_RDWR | O_CLOEXEC);
-	if (ctrl_fd < 0) {
-		printf("SKIP: /dev/ublk-control: %s\n", strerror(errno));
-		return 4;
-	}
-	if (io_uring_queue_init(4, &ctrl, IORING_SETUP_SQE128)) {
-		printf("FAIL: cannot create an SQE128 ring\n");
-		return 1;
-	}
-	return 0;
-}
-
-static int add_dev(__u64 flags, unsigned int *id)
+/* ADD_DEV with @flags, all of them granted, and SET_PARAMS */
+static int add_dev_params(__u64 flags, unsigned int *id)
 {
 	struct ublksrv_ctrl_dev_info info;
-	struct ublk_params p;
 	int ret;
 
-	memset(&info, 0, sizeof(info));
-	info.nr_hw_queues = 1;
-	info.queue_depth = DEPTH;
-	info.max_io_buf_bytes = MAX_IO;
-	info.dev_id = (__u32)-1;
-	info.ublksrv_pid = getpid();
-	info.flags = UBLK_F_CMD_IOCTL_ENCODE | flags;
-	ret = ctrl_cmd(UBLK_U_CMD_ADD_DEV, (__u32)-1, &info, sizeof(info), 0);
+	ret = add_dev(flags, &info);
 	if (ret < 0)
 		return ret;
 	*id = info.dev_id;
@@ -937,66 +223,7 @@ static int add_dev(__u64 flags, unsigned int *id)
 		ctrl_cmd(UBLK_U_CMD_DEL_DEV, *id, NULL, 0, 0);
 		return -EOPNOTSUPP;
 	}
-	memset(&p, 0, sizeof(p));
-	p.len = sizeof(p);
-	p.types = UBLK_PARAM_TYPE_BASIC;
-	p.basic.logical_bs_shift = 9;
-	p.basic.physical_bs_shift = 12;
-	p.basic.io_min_shift = 9;
-	p.basic.io_opt_shift = 12;
-	p.basic.max_sectors = MAX_IO >> 9;
-	p.basic.dev_sectors = DEV_BYTES >> 9;
-	return ctrl_cmd(UBLK_U_CMD_SET_PARAMS, *id, &p, sizeof(p), 0);
-}
-
-static int open_cdev(unsigned int id)
-{
-	char path[64];
-	int t, fd = -1;
-
-	snprintf(path, sizeof(path), "/dev/ublkc%u", id);
-	for (t = 0; t < 100; t++) {
-		fd = open(path, O_RDWR | O_CLOEXEC);
-		if (fd >= 0 || errno != ENOENT)
-			break;
-		usleep(50000);
-	}
-	return fd < 0 ? -errno : fd;
-}
-
-static void cdev_close(void)
-{
-	if (iods)
-		munmap((void *)iods, iods_len);
-	iods = NULL;
-	if (cdev >= 0)
-		close(cdev);
-	cdev = -1;
-}
-
-/*
- * START_DEV (or END_USER_RECOVERY): the disk's partition scan reads the
- * device, serve that on the main ring while waiting; a worker serves its
- * own tags by itself.
- */
-static int start_dev(unsigned int op)
-{
-	struct io_uring_cqe *cqe;
-	unsigned long long end;
-	int ret = PENDING;
-
-	ctrl_prep(op, dev_id, NULL, 0, getpid());
-	io_uring_submit(&ctrl);
-	end = now_ms() + 60000;
-	while (ret == PENDING && now_ms() < end) {
-		serve_pending(&msrv);
-		reap(&msrv, 0, 20);
-		if (io_uring_peek_cqe(&ctrl, &cqe) == 0) {
-			ret = cqe->res;
-			io_uring_cqe_seen(&ctrl, cqe);
-		}
-	}
-	return ret;
+	return set_basic_params(*id);
 }
 
 /* ADD_DEV with @flags, cdev, main ring fetching @main_tags (bit mask) */
@@ -1005,7 +232,7 @@ static bool setup_dev(__u64 flags, unsigned int main_tags)
 	int ret, t;
 
 	dev_flags = flags;
-	ret = add_dev(flags, &dev_id);
+	ret = add_dev_params(flags, &dev_id);
 	if (ret == -EOPNOTSUPP) {
 		printf("SKIP: the kernel does not grant 0x%llx\n",
 		       (unsigned long long)flags);
@@ -1015,17 +242,8 @@ static bool setup_dev(__u64 flags, unsigned int main_tags)
 		return false;
 	printf("INFO: device %u, flags 0x%llx\n", dev_id,
 	       (unsigned long long)flags);
-	cdev = open_cdev(dev_id);
-	if (!check("open /dev/ublkcN", cdev < 0 ? cdev : 0, 0))
+	if (!cdev_setup(dev_id))
 		return false;
-	iods_len = (DEPTH * sizeof(struct ublksrv_io_desc) + 4095) & ~4095UL;
-	iods = mmap(NULL, iods_len, PROT_READ, MAP_SHARED | MAP_POPULATE, cdev,
-		    UBLKSRV_CMD_BUF_OFFSET);
-	if (iods == MAP_FAILED) {
-		iods = NULL;
-		check("mmap of the descriptors", -errno, 0);
-		return false;
-	}
 	if (!check("main ring with a sparse table", srv_open(&msrv, "main"), 0))
 		return false;
 	for (t = 0; t < DEPTH; t++)
@@ -1103,61 +321,6 @@ static void check_not_done(const char *what, int id, unsigned int ms)
 
 #define OFF_SHORT	(1024U << 10)
 #define SEED_SHORT	0x5a5a
-
-static int tcp_pair(int sv[2])
-{
-	struct sockaddr_in a = { .sin_family = AF_INET };
-	socklen_t alen = sizeof(a);
-	int l, c, s;
-
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (l < 0 || bind(l, (void *)&a, sizeof(a)) || listen(l, 1) ||
-	    getsockname(l, (void *)&a, &alen))
-		return -errno;
-	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c < 0 || connect(c, (void *)&a, sizeof(a)))
-		return -errno;
-	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
-	close(l);
-	if (s < 0)
-		return -errno;
-	sv[0] = c;
-	sv[1] = s;
-	return 0;
-}
-
-static int read_all(int fd, unsigned char *p, unsigned int len)
-{
-	unsigned int done = 0;
-
-	while (done < len) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		ssize_t n;
-
-		if (poll(&pfd, 1, 5000) <= 0)
-			break;
-		n = read(fd, p + done, len - done);
-		if (n <= 0)
-			return n < 0 ? -errno : (int)done;
-		done += n;
-	}
-	return done;
-}
-
-static int write_all(int fd, const unsigned char *p, unsigned int len)
-{
-	unsigned int done = 0;
-
-	while (done < len) {
-		ssize_t n = write(fd, p + done, len - done);
-
-		if (n <= 0)
-			return n < 0 ? -errno : (int)done;
-		done += n;
-	}
-	return done;
-}
 
 /* bytes waiting in @fd, read and dropped (MSG_DONTWAIT): count or -errno */
 static int drain(int fd)
@@ -1243,7 +406,7 @@ static void run_net(void)
 	bool reg_r, reg_w;
 
 	if (!setup_dev(UBLK_F_SUPPORT_ZERO_COPY, 0xf) ||
-	    !check("START_DEV", start_dev(UBLK_U_CMD_START_DEV), 0))
+	    !check("START_DEV", start_dev(&msrv, UBLK_U_CMD_START_DEV, dev_id), 0))
 		return;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) ||
 	    !check("loopback TCP connection", tcp_pair(tp), 0))
@@ -1251,14 +414,11 @@ static void run_net(void)
 	check("filling the memfd", fill_memfd(OFF_SHORT, IO_LEN, SEED_SHORT),
 	      0);
 
-	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
-	expect_io(1, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN);
-	io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ);
-	io_start(2, true, dev_id, OFF_WRITE, IO_LEN, SEED_WRITE);
-	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
-	tw = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN, 20000);
-	if (!check("a READ and a WRITE request arrive",
-		   tr < 0 || tw < 0 ? PENDING : 0, 0))
+	tr = request_arrives(&msrv, "the READ request arrives", 1, false,
+			     dev_id, OFF_READ, SEED_READ);
+	tw = request_arrives(&msrv, "the WRITE request arrives", 2, true,
+			     dev_id, OFF_WRITE, SEED_WRITE);
+	if (tr < 0 || tw < 0)
 		return;
 	reg_r = check("REGISTER_IO_BUF of the READ request",
 		      reg_buf(&msrv, tr, IDX_READ), 0);
@@ -1341,10 +501,9 @@ static void run_net(void)
 		check("the writer's pwrite completes", PENDING, IO_LEN);
 
 	/* ---- a short receive ---- */
-	expect_io(2, UBLK_IO_OP_READ, OFF_SHORT, IO_LEN);
-	io_start(3, false, dev_id, OFF_SHORT, IO_LEN, SEED_SHORT);
-	ts = wait_request(&msrv, UBLK_IO_OP_READ, OFF_SHORT, IO_LEN, 20000);
-	if (!check("a third READ request arrives", ts < 0 ? PENDING : 0, 0))
+	ts = request_arrives(&msrv, "a third READ request arrives", 3, false,
+			     dev_id, OFF_SHORT, SEED_SHORT);
+	if (ts < 0)
 		return;
 	if (!check("REGISTER_IO_BUF of it", reg_buf(&msrv, ts, IDX_READ), 0))
 		return;
@@ -1382,6 +541,36 @@ static void run_net(void)
  * running; the child drops the inherited main ring first, so that its exit
  * tears down its own ring only.
  */
+/* START_DEV, a second ring @r2 in this thread, worker @w with its ring */
+static bool start_three_rings(struct srv *r2, struct worker *w)
+{
+	return check("START_DEV", start_dev(&msrv, UBLK_U_CMD_START_DEV, dev_id),
+		     0) &&
+	       check("second ring of the main thread", srv_open(r2, "ring2"),
+		     0) &&
+	       check("worker thread", worker_start(w), 0) &&
+	       check("worker ring", W_CALL(w, &msrv, wf_open, 0, 0, 0, 0, 0, 0),
+		     0);
+}
+
+/* REGISTER_IO_BUF of @tag (the @req request) at @index on the three rings */
+static void reg_three_rings(struct srv *r2, struct worker *w, int tag,
+			    unsigned int index, const char *req)
+{
+	char what[96];
+
+	snprintf(what, sizeof(what),
+		 "REGISTER_IO_BUF of the %s request on the main ring", req);
+	check(what, reg_buf(&msrv, tag, index), 0);
+	snprintf(what, sizeof(what),
+		 "REGISTER_IO_BUF of the %s request on the second ring", req);
+	check(what, reg_buf(r2, tag, index), 0);
+	snprintf(what, sizeof(what),
+		 "REGISTER_IO_BUF of the %s request on the worker's ring", req);
+	check(what, W_CALL(w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tag,
+			   index, 0, 0, 0), 0);
+}
+
 static void rings_process_check(void)
 {
 	unsigned char *data = malloc(IO_LEN);
@@ -1390,11 +579,9 @@ static void rings_process_check(void)
 	pid_t pid;
 	char c = 0;
 
-	expect_io(2, UBLK_IO_OP_WRITE, OFF_TEAR, IO_LEN);
-	io_start(3, true, dev_id, OFF_TEAR, IO_LEN, SEED_WRITE + 1);
-	t3 = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_TEAR, IO_LEN, 20000);
-	if (!check("a third request (WRITE) arrives", t3 < 0 ? PENDING : 0, 0) ||
-	    pipe(to_child) || pipe(to_parent))
+	t3 = request_arrives(&msrv, "a third request (WRITE) arrives", 3, true,
+			     dev_id, OFF_TEAR, SEED_WRITE + 1);
+	if (t3 < 0 || pipe(to_child) || pipe(to_parent))
 		return;
 	pid = fork();
 	if (pid == 0) {
@@ -1449,35 +636,21 @@ static void run_rings(void)
 
 	if (!setup_dev(UBLK_F_SUPPORT_ZERO_COPY | UBLK_F_BUF_REG_OFF_DAEMON,
 		       0xf) ||
-	    !check("START_DEV", start_dev(UBLK_U_CMD_START_DEV), 0))
-		return;
-	if (!check("second ring of the main thread", srv_open(&r2, "ring2"),
-		   0) || !check("worker thread", worker_start(&w), 0) ||
-	    !check("worker ring", W_CALL(&w, &msrv, wf_open, 0, 0, 0, 0, 0, 0),
-		   0))
+	    !start_three_rings(&r2, &w))
 		return;
 	check("filling the memfd", fill_memfd(OFF_READ, IO_LEN, SEED_READ), 0);
 
-	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
-	expect_io(1, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN);
-	io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ);
-	io_start(2, true, dev_id, OFF_WRITE, IO_LEN, SEED_WRITE);
-	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
-	tw = wait_request(&msrv, UBLK_IO_OP_WRITE, OFF_WRITE, IO_LEN, 20000);
-	if (!check("a READ and a WRITE request arrive",
-		   tr < 0 || tw < 0 ? PENDING : 0, 0))
+	tr = request_arrives(&msrv, "the READ request arrives", 1, false,
+			     dev_id, OFF_READ, SEED_READ);
+	tw = request_arrives(&msrv, "the WRITE request arrives", 2, true,
+			     dev_id, OFF_WRITE, SEED_WRITE);
+	if (tr < 0 || tw < 0)
 		goto out;
 
 	/* ---- READ: main ring, second ring (twice), worker ring ---- */
-	check("REGISTER_IO_BUF of the READ request on the main ring",
-	      reg_buf(&msrv, tr, IDX_READ), 0);
-	check("REGISTER_IO_BUF of it on the second ring",
-	      reg_buf(&r2, tr, IDX_READ), 0);
+	reg_three_rings(&r2, &w, tr, IDX_READ, "READ");
 	check("REGISTER_IO_BUF of it on the second ring, another index",
 	      reg_buf(&r2, tr, IDX_EMPTY), 0);
-	check("REGISTER_IO_BUF of it on the worker thread's ring",
-	      W_CALL(&w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tr,
-		     IDX_READ, 0, 0, 0), 0);
 	check("READ_FIXED of the first half through the second ring",
 	      rw_fixed(&r2, true, memfd, IDX_READ, 0, IO_LEN / 2, OFF_READ),
 	      IO_LEN / 2);
@@ -1505,13 +678,7 @@ static void run_rings(void)
 	/* ---- WRITE: released by ring teardown ---- */
 	check("sparse table on the second ring again",
 	      io_uring_register_buffers_sparse(&r2.ring, NBUF), 0);
-	check("REGISTER_IO_BUF of the WRITE request on the main ring",
-	      reg_buf(&msrv, tw, IDX_WRITE), 0);
-	check("REGISTER_IO_BUF of it on the second ring",
-	      reg_buf(&r2, tw, IDX_WRITE), 0);
-	check("REGISTER_IO_BUF of it on the worker's ring",
-	      W_CALL(&w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tw,
-		     IDX_WRITE, 0, 0, 0), 0);
+	reg_three_rings(&r2, &w, tw, IDX_WRITE, "WRITE");
 	check("WRITE_FIXED of its data through the worker's ring",
 	      W_CALL(&w, &msrv, wf_rw_fixed, 0, scratch, IDX_WRITE, 0, IO_LEN,
 		     0), IO_LEN);
@@ -1566,24 +733,13 @@ static void kill_child(int fd, __u64 flags)
 	if (!setup_dev(flags, 0xf))
 		goto out;
 	m.dev_id = dev_id;
-	if (!check("START_DEV", start_dev(UBLK_U_CMD_START_DEV), 0) ||
-	    !check("second ring", srv_open(&r2, "ring2"), 0) ||
-	    !check("worker thread", worker_start(&w), 0) ||
-	    !check("worker ring", W_CALL(&w, &msrv, wf_open, 0, 0, 0, 0, 0, 0),
-		   0))
+	if (!start_three_rings(&r2, &w))
 		goto out;
-	expect_io(0, UBLK_IO_OP_READ, OFF_READ, IO_LEN);
-	io_start(1, false, dev_id, OFF_READ, IO_LEN, SEED_READ);
-	tr = wait_request(&msrv, UBLK_IO_OP_READ, OFF_READ, IO_LEN, 20000);
-	if (!check("the READ request arrives", tr < 0 ? PENDING : 0, 0))
+	tr = request_arrives(&msrv, "the READ request arrives", 1, false,
+			     dev_id, OFF_READ, SEED_READ);
+	if (tr < 0)
 		goto out;
-	check("REGISTER_IO_BUF on the main ring",
-	      reg_buf(&msrv, tr, IDX_READ), 0);
-	check("REGISTER_IO_BUF on the second ring",
-	      reg_buf(&r2, tr, IDX_READ), 0);
-	check("REGISTER_IO_BUF on the worker's ring",
-	      W_CALL(&w, &msrv, wf_buf_cmd, UBLK_U_IO_REGISTER_IO_BUF, tr,
-		     IDX_READ, 0, 0, 0), 0);
+	reg_three_rings(&r2, &w, tr, IDX_READ, "READ");
 	/* half of the data in, a fixed read in flight on a pipe */
 	check("READ_FIXED of half of the request through the second ring",
 	      rw_fixed(&r2, true, memfd, IDX_READ, 0, IO_LEN / 2, OFF_READ),
@@ -1692,22 +848,13 @@ static void run_kill(bool recover, bool del_only)
 	}
 	if (!check("START_USER_RECOVERY", ret, 0))
 		return;
-	cdev = open_cdev(dev_id);
-	if (!check("open /dev/ublkcN", cdev < 0 ? cdev : 0, 0))
+	if (!cdev_setup(dev_id))
 		return;
-	iods_len = (DEPTH * sizeof(struct ublksrv_io_desc) + 4095) & ~4095UL;
-	iods = mmap(NULL, iods_len, PROT_READ, MAP_SHARED | MAP_POPULATE, cdev,
-		    UBLKSRV_CMD_BUF_OFFSET);
-	if (iods == MAP_FAILED) {
-		iods = NULL;
-		check("mmap of the descriptors", -errno, 0);
-		return;
-	}
 	if (!check("new server ring", srv_open(&msrv, "main"), 0))
 		return;
 	for (t = 0; t < DEPTH; t++)
 		fetch(&msrv, t);
-	check("END_USER_RECOVERY", start_dev(UBLK_U_CMD_END_USER_RECOVERY), 0);
+	check("END_USER_RECOVERY", start_dev(&msrv, UBLK_U_CMD_END_USER_RECOVERY, dev_id), 0);
 	check_reader("the reader gets its data from the new server", 1, 20000);
 }
 
@@ -1736,7 +883,7 @@ static void perio_refusal(struct worker *w)
 	if (!check("worker ring", W_CALL(w, NULL, wf_open, 0, 0, 0, 0, 0, 0),
 		   0))
 		return;
-	ret = add_dev(UBLK_F_SUPPORT_ZERO_COPY, &id);
+	ret = add_dev_params(UBLK_F_SUPPORT_ZERO_COPY, &id);
 	if (!check("ADD_DEV without PER_IO_DAEMON", ret < 0 ? ret : 0, 0))
 		return;
 	cdev = open_cdev(id);
@@ -1750,9 +897,7 @@ static void perio_refusal(struct worker *w)
 		W_CALL(w, NULL, wf_close, 0, 0, 0, 0, 0, 0);
 		srv_close(&tmp);
 	}
-	if (cdev >= 0)
-		close(cdev);
-	cdev = -1;
+	cdev_close();
 	check("DEL_DEV of the device never started",
 	      ctrl_cmd(UBLK_U_CMD_DEL_DEV, id, NULL, 0, 0), 0);
 }
@@ -1779,7 +924,7 @@ static void run_perio(bool off_daemon)
 	check("FETCH of tag 0 (the main thread's) from the worker",
 	      W_CALL(&w, &msrv, wf_must_fail, UBLK_U_IO_FETCH_REQ, 0, 0, 0, 0,
 		     0), -EBUSY);
-	if (!check("START_DEV", start_dev(UBLK_U_CMD_START_DEV), 0))
+	if (!check("START_DEV", start_dev(&msrv, UBLK_U_CMD_START_DEV, dev_id), 0))
 		goto out;
 
 	/* four readers: three on the main thread's tags, one on the worker's */
@@ -1900,7 +1045,7 @@ int main(int argc, char **argv)
 		helper_stop();
 		return 4;
 	}
-	if (!setup_files()) {
+	if (!setup_files("ublk_zc_more", MAX_IO)) {
 		helper_stop();
 		return 1;
 	}
