@@ -58,6 +58,11 @@ KMEMLEAK=$kmemleak
 CLAIMS=$([ -n "${VM_CLAIMS:-}" ] && echo 1 || echo 0)
 EOF
 claims_share=()
+# A small NVMe namespace for the passthrough tests (debug kernels drive it).
+nvme_img=$outdir/nvme.img
+truncate -s 64M "$nvme_img"
+nvme_dev=(-drive "file=$nvme_img,if=none,id=nvm,format=raw,cache=unsafe"
+	  -device "nvme,serial=ublktest,drive=nvm")
 [ -n "${VM_CLAIMS:-}" ] &&
 	claims_share=(-virtfs "local,path=$VM_CLAIMS,mount_tag=claims,security_model=none,multidevs=remap")
 : > "$outdir/guest.log"
@@ -84,7 +89,7 @@ qemu-system-x86_64 -accel tcg,thread=multi -machine q35 -cpu "${VM_CPU:-max}" \
 	-serial "file:$outdir/guest.log" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$outdir",mount_tag=out,security_model=none,multidevs=remap \
-	"${claims_share[@]}" \
+	"${claims_share[@]}" "${nvme_dev[@]}" \
 	> "$outdir/qemu.log" 2>&1 &
 qpid=$!
 # Show the guest's results as they come.
