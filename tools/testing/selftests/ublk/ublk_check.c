@@ -343,12 +343,18 @@ struct expect expected[NEXPECT];
 
 int srv_open(struct srv *s, const char *name)
 {
+	return srv_open_flags(s, name, 0);
+}
+
+/* a server ring with io_uring setup @flags (e.g. SQE128 | CQE32) */
+int srv_open_flags(struct srv *s, const char *name, unsigned int flags)
+{
 	int ret;
 
 	memset(s, 0, sizeof(*s));
 	s->name = name;
 	s->seq = UD_SYNC_BASE;
-	ret = io_uring_queue_init(64, &s->ring, 0);
+	ret = io_uring_queue_init(64, &s->ring, flags);
 	if (ret)
 		return ret;
 	s->open = true;

@@ -113,6 +113,7 @@ struct expect {
 extern struct expect expected[NEXPECT];
 
 int srv_open(struct srv *s, const char *name);
+int srv_open_flags(struct srv *s, const char *name, unsigned int flags);
 void srv_close(struct srv *s);
 struct io_uring_sqe *get_sqe(struct srv *s);
 void prep_io_cmd(struct io_uring_sqe *sqe, unsigned int op, unsigned int q_id,

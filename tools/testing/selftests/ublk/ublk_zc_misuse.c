@@ -242,6 +242,9 @@ static void run_checks(unsigned int dev_id)
 		check("READ_FIXED of the whole READ request",
 		      rw_fixed(&msrv, true, memfd, IDX_READ, 0, IO_LEN, OFF_READ),
 		      IO_LEN);
+		check("WRITE_FIXED from the READ request's buffer, once filled",
+		      rw_fixed(&msrv, false, scratch, IDX_READ, 0, IO_LEN, 0),
+		      -EFAULT);
 		check(LINKED_REUSED_WHAT,
 		      unreg_buf_linked_reused(tr, IDX_READ, IDX_EMPTY), 0);
 		check("UNREGISTER_IO_BUF of the READ request's slot again (empty)",

@@ -19,7 +19,7 @@
  *         through each of them, the request ends only after its COMMIT
  *         and every registration is gone (unregister, ring teardown,
  *         IORING_UNREGISTER_BUFFERS); a request registered by another
- *         process ends when that process exits.
+ *         process ends when that process is killed.
  * kill    a server process registers a READ request on three rings (two of
  *         its main thread, one of another thread) and is killed by
  *         SIGKILL: the reader's I/O fails, STOP_DEV/DEL_DEV work.
@@ -33,6 +33,12 @@
  *         each task serves its own tags, a write-then-verify run works.
  * perio_off  the same with BUF_REG_OFF_DAEMON: (un)registration from the
  *         other task works.
+ * nvme    NVMe passthrough (NVME_URING_CMD_IO with IORING_URING_CMD_FIXED)
+ *         on /dev/ng0n1 with request buffers registered on an SQE128 +
+ *         CQE32 ring of the server: a READ request is filled from the
+ *         namespace, a WRITE request's data lands there; the wrong
+ *         direction (also once the READ buffer was filled) and ranges
+ *         outside the request fail with -EFAULT.  Skips without NVMe.
  *
  * One line per check ("PASS: ..." / "FAIL: ..."), a summary
  * "N passed, N failed".  Exit: 0 all passed, 1 a check failed, 4 skipped.
@@ -47,6 +53,9 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <linux/nvme_ioctl.h>
 #include "ublk_check.h"
 #include "ublk_sock.h"
 
@@ -536,8 +545,8 @@ static void run_net(void)
 
 /*
  * A ring of another process (BUF_REG_OFF_DAEMON): a child registers a
- * WRITE request, writes its data to the scratch file and exits without
- * unregistering; the request ends only then.  Forked with no other thread
+ * WRITE request, writes its data to the scratch file and is killed
+ * without unregistering; the request ends only then.  Forked with no other thread
  * running; the child drops the inherited main ring first, so that its exit
  * tears down its own ring only.
  */
@@ -611,14 +620,14 @@ static void rings_process_check(void)
 	commit(&msrv, t3, IO_LEN);
 	check_not_done("the writer after COMMIT, registered in the other process",
 		       3, 300);
-	if (write(to_child[1], &c, 1) != 1)
-		kill(pid, SIGKILL);
+	/* killed, not exiting on its own: its ring goes all the same */
+	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	if (io_wait_serving(3, 10000))
-		check("the writer completes once that process exited",
+		check("the writer completes once that process was killed",
 		      results[3].ret, IO_LEN);
 	else
-		check("the writer completes once that process exited", PENDING,
+		check("the writer completes once that process was killed", PENDING,
 		      IO_LEN);
 	close(to_child[0]);
 	close(to_child[1]);
@@ -1014,9 +1023,152 @@ out:
 	worker_stop(&w);
 }
 
+/* ------------------------------------------------------------------ */
+/* nvme: NVMe passthrough (IORING_URING_CMD_FIXED) on request buffers   */
+/* ------------------------------------------------------------------ */
+
+#define NVME_CMD_WRITE	0x01
+#define NVME_CMD_READ	0x02
+#define NVME_LBA_READ	64	/* where the READ request's data comes from */
+#define NVME_LBA_WRITE	256	/* where the WRITE request's data goes */
+
+/*
+ * An NVMe read or write through the namespace's generic char device, with
+ * the request buffer at @index as its data buffer (IORING_URING_CMD_FIXED).
+ * @buf_off is the offset into the buffer. The NVMe status or -errno.
+ */
+static int nvme_fixed(struct srv *s, int ng, __u32 nsid, unsigned int lbs,
+		      bool is_read, unsigned int index, unsigned int buf_off,
+		      unsigned int len, __u64 slba)
+{
+	struct io_uring_sqe *sqe = get_sqe(s);
+	struct nvme_uring_cmd *nc;
+	__u64 ud = ++s->seq;
+
+	memset(sqe, 0, 2 * sizeof(*sqe));	/* SQE128 */
+	sqe->opcode = IORING_OP_URING_CMD;
+	sqe->fd = ng;
+	sqe->cmd_op = NVME_URING_CMD_IO;
+	sqe->uring_cmd_flags = IORING_URING_CMD_FIXED;
+	sqe->buf_index = index;
+	sqe->user_data = ud;
+	nc = (struct nvme_uring_cmd *)sqe->cmd;
+	nc->opcode = is_read ? NVME_CMD_READ : NVME_CMD_WRITE;
+	nc->nsid = nsid;
+	nc->addr = buf_off;
+	nc->data_len = len;
+	nc->cdw10 = slba & 0xffffffff;
+	nc->cdw11 = slba >> 32;
+	nc->cdw12 = len / lbs - 1;
+	return reap(s, ud, 10000);
+}
+
+static void run_nvme(void)
+{
+	unsigned char *buf = NULL;
+	unsigned int lbs = 0;
+	struct srv nr;
+	int ng, bd, tr, tw, ret;
+	__u32 nsid;
+
+	ng = open("/dev/ng0n1", O_RDWR);
+	bd = open("/dev/nvme0n1", O_RDWR | O_DIRECT);
+	if (ng < 0 || bd < 0) {
+		printf("SKIP: no NVMe namespace (/dev/ng0n1, /dev/nvme0n1)\n");
+		exit(4);
+	}
+	ret = ioctl(ng, NVME_IOCTL_ID);
+	if (ret <= 0 || ioctl(bd, BLKSSZGET, &lbs) || !lbs || IO_LEN % lbs) {
+		printf("FAIL: NVMe namespace id %d, block size %u\n", ret, lbs);
+		nr_fail++;
+		return;
+	}
+	nsid = ret;
+	if (posix_memalign((void **)&buf, 4096, IO_LEN))
+		return;
+	/* the namespace holds the reader's data at NVME_LBA_READ */
+	fill_pattern(buf, IO_LEN, SEED_READ);
+	if (!check("writing the reader's data to the namespace",
+		   pwrite(bd, buf, IO_LEN, (off_t)NVME_LBA_READ * lbs) ==
+		   IO_LEN ? 0 : -EIO, 0))
+		return;
+
+	if (!setup_dev(UBLK_F_SUPPORT_ZERO_COPY, 0xf) ||
+	    !check("START_DEV", start_dev(&msrv, UBLK_U_CMD_START_DEV, dev_id),
+		   0))
+		return;
+	/* NVMe passthrough needs big SQEs and CQEs: a second ring */
+	if (!check("SQE128 + CQE32 ring of the server task",
+		   srv_open_flags(&nr, "nvme", IORING_SETUP_SQE128 |
+				  IORING_SETUP_CQE32), 0))
+		return;
+
+	tr = request_arrives(&msrv, "the READ request arrives", 1, false,
+			     dev_id, OFF_READ, SEED_READ);
+	tw = request_arrives(&msrv, "the WRITE request arrives", 2, true,
+			     dev_id, OFF_WRITE, SEED_WRITE);
+	if (tr < 0 || tw < 0)
+		goto out;
+	if (!check("REGISTER_IO_BUF of the READ request on the NVMe ring",
+		   reg_buf(&nr, tr, IDX_READ), 0) ||
+	    !check("REGISTER_IO_BUF of the WRITE request on the NVMe ring",
+		   reg_buf(&nr, tw, IDX_WRITE), 0))
+		goto out;
+
+	/* the wrong direction and out of range: refused before the device */
+	check("NVMe write from the READ request's buffer",
+	      nvme_fixed(&nr, ng, nsid, lbs, false, IDX_READ, 0, IO_LEN,
+			 NVME_LBA_WRITE), -EFAULT);
+	check("NVMe read into the WRITE request's buffer",
+	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_WRITE, 0, IO_LEN,
+			 NVME_LBA_READ), -EFAULT);
+	check("NVMe read into the READ request, len beyond the request",
+	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_READ, 0, IO_LEN + 4096,
+			 NVME_LBA_READ), -EFAULT);
+	check("NVMe read into an empty buffer slot",
+	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_EMPTY, 0, IO_LEN,
+			 NVME_LBA_READ), -EFAULT);
+	check("NVMe read into the READ request, offset 4096 len 8192",
+	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_READ, 4096, IO_LEN,
+			 NVME_LBA_READ), -EFAULT);
+
+	/* the READ request's data comes from the namespace */
+	check("NVMe read into the READ request's buffer",
+	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_READ, 0, IO_LEN,
+			 NVME_LBA_READ), 0);
+	check("NVMe write from the READ request's buffer, once filled",
+	      nvme_fixed(&nr, ng, nsid, lbs, false, IDX_READ, 0, IO_LEN,
+			 NVME_LBA_WRITE), -EFAULT);
+	check("UNREGISTER_IO_BUF of the READ request", unreg_buf(&nr, tr,
+								 IDX_READ), 0);
+	commit(&msrv, tr, IO_LEN);
+	check_reader("the reader gets the namespace's data", 1, 10000);
+
+	/* the WRITE request's data goes to the namespace */
+	check("NVMe write from the WRITE request's buffer",
+	      nvme_fixed(&nr, ng, nsid, lbs, false, IDX_WRITE, 0, IO_LEN,
+			 NVME_LBA_WRITE), 0);
+	check("UNREGISTER_IO_BUF of the WRITE request",
+	      unreg_buf(&nr, tw, IDX_WRITE), 0);
+	commit(&msrv, tw, IO_LEN);
+	if (io_wait_serving(2, 10000))
+		check("the writer completes", results[2].ret, IO_LEN);
+	else
+		check("the writer completes", PENDING, IO_LEN);
+	memset(buf, 0, IO_LEN);
+	ret = pread(bd, buf, IO_LEN, (off_t)NVME_LBA_WRITE * lbs);
+	check_data("the namespace holds the writer's data", buf, ret, IO_LEN,
+		   SEED_WRITE, 0);
+out:
+	srv_close(&nr);
+	close(ng);
+	close(bd);
+	free(buf);
+}
+
 static void bad_args(void)
 {
-	printf("usage: ublk_zc_more net|rings|kill|recover|recover_del|perio|perio_off\n");
+	printf("usage: ublk_zc_more net|rings|kill|recover|recover_del|perio|perio_off|nvme\n");
 	exit(2);
 }
 
@@ -1030,7 +1182,8 @@ int main(int argc, char **argv)
 	if (strcmp(mode, "net") && strcmp(mode, "rings") &&
 	    strcmp(mode, "kill") && strcmp(mode, "recover") &&
 	    strcmp(mode, "recover_del") &&
-	    strcmp(mode, "perio") && strcmp(mode, "perio_off"))
+	    strcmp(mode, "perio") && strcmp(mode, "perio_off") &&
+	    strcmp(mode, "nvme"))
 		bad_args();
 
 	/* before anything that a child must not inherit */
@@ -1071,6 +1224,8 @@ int main(int argc, char **argv)
 		run_net();
 	else if (!strcmp(mode, "rings"))
 		run_rings();
+	else if (!strcmp(mode, "nvme"))
+		run_nvme();
 	else
 		run_perio(!strcmp(mode, "perio_off"));
 out_del:
