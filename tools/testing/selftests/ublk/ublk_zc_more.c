@@ -311,6 +311,13 @@ static void check_reader(const char *what, int id, unsigned int ms)
 		   results[id].mismatch < 0, got, "all bytes equal");
 }
 
+/* the write @id completes with all of IO_LEN within @ms of serving */
+static void check_writer(const char *what, int id, unsigned int ms)
+{
+	check(what, io_wait_serving(id, ms) ? results[id].ret : PENDING,
+	      IO_LEN);
+}
+
 /* the I/O @id has not completed (yet): @ms of serving, no result */
 static void check_not_done(const char *what, int id, unsigned int ms)
 {
@@ -504,10 +511,7 @@ static void run_net(void)
 	check("UNREGISTER_IO_BUF of the WRITE request",
 	      unreg_buf(&msrv, tw, IDX_WRITE), 0);
 	commit(&msrv, tw, IO_LEN);
-	if (io_wait_serving(2, 10000))
-		check("the writer's pwrite completes", results[2].ret, IO_LEN);
-	else
-		check("the writer's pwrite completes", PENDING, IO_LEN);
+	check_writer("the writer's pwrite completes", 2, 10000);
 
 	/* ---- a short receive ---- */
 	ts = request_arrives(&msrv, "a third READ request arrives", 3, false,
@@ -1063,10 +1067,29 @@ static int nvme_fixed(struct srv *s, int ng, __u32 nsid, unsigned int lbs,
 	return reap(s, ud, 10000);
 }
 
+/* NVMe commands that must fail with -EFAULT before reaching the device */
+static const struct nvme_refused {
+	const char *what;
+	bool is_read;
+	unsigned int index, off, len;
+	__u64 slba;
+} refused[] = {
+	{ "NVMe write from the READ request's buffer",
+	  false, IDX_READ, 0, IO_LEN, NVME_LBA_WRITE },
+	{ "NVMe read into the WRITE request's buffer",
+	  true, IDX_WRITE, 0, IO_LEN, NVME_LBA_READ },
+	{ "NVMe read into the READ request, len beyond the request",
+	  true, IDX_READ, 0, IO_LEN + 4096, NVME_LBA_READ },
+	{ "NVMe read into an empty buffer slot",
+	  true, IDX_EMPTY, 0, IO_LEN, NVME_LBA_READ },
+	{ "NVMe read into the READ request, offset 4096 len 8192",
+	  true, IDX_READ, 4096, IO_LEN, NVME_LBA_READ },
+};
+
 static void run_nvme(void)
 {
 	unsigned char *buf = NULL;
-	unsigned int lbs = 0;
+	unsigned int lbs = 0, i;
 	struct srv nr;
 	int ng, bd, tr, tw, ret;
 	__u32 nsid;
@@ -1116,21 +1139,13 @@ static void run_nvme(void)
 		goto out;
 
 	/* the wrong direction and out of range: refused before the device */
-	check("NVMe write from the READ request's buffer",
-	      nvme_fixed(&nr, ng, nsid, lbs, false, IDX_READ, 0, IO_LEN,
-			 NVME_LBA_WRITE), -EFAULT);
-	check("NVMe read into the WRITE request's buffer",
-	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_WRITE, 0, IO_LEN,
-			 NVME_LBA_READ), -EFAULT);
-	check("NVMe read into the READ request, len beyond the request",
-	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_READ, 0, IO_LEN + 4096,
-			 NVME_LBA_READ), -EFAULT);
-	check("NVMe read into an empty buffer slot",
-	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_EMPTY, 0, IO_LEN,
-			 NVME_LBA_READ), -EFAULT);
-	check("NVMe read into the READ request, offset 4096 len 8192",
-	      nvme_fixed(&nr, ng, nsid, lbs, true, IDX_READ, 4096, IO_LEN,
-			 NVME_LBA_READ), -EFAULT);
+	for (i = 0; i < ARRAY_SIZE(refused); i++) {
+		const struct nvme_refused *r = &refused[i];
+
+		check(r->what, nvme_fixed(&nr, ng, nsid, lbs, r->is_read,
+					  r->index, r->off, r->len, r->slba),
+		      -EFAULT);
+	}
 
 	/* the READ request's data comes from the namespace */
 	check("NVMe read into the READ request's buffer",
@@ -1151,10 +1166,7 @@ static void run_nvme(void)
 	check("UNREGISTER_IO_BUF of the WRITE request",
 	      unreg_buf(&nr, tw, IDX_WRITE), 0);
 	commit(&msrv, tw, IO_LEN);
-	if (io_wait_serving(2, 10000))
-		check("the writer completes", results[2].ret, IO_LEN);
-	else
-		check("the writer completes", PENDING, IO_LEN);
+	check_writer("the writer completes", 2, 10000);
 	memset(buf, 0, IO_LEN);
 	ret = pread(bd, buf, IO_LEN, (off_t)NVME_LBA_WRITE * lbs);
 	check_data("the namespace holds the writer's data", buf, ret, IO_LEN,
