@@ -20,6 +20,15 @@
 #   BENCH_BOOTS="min base"          kernel flavours to boot (min = ours)
 #   BENCH_NULLBLK="null_blk.…"      null_blk module parameters (kernel cmdline)
 #   BENCH_REPORT_ONLY=1             redo the report from the last boots' data
+#   BENCH_ICOUNT=1                  count time in guest instructions: one
+#                                   vCPU thread, -icount shift=2,sleep=off
+#                                   (1 instruction = 4 ns of guest time, idle
+#                                   time skipped). Every figure then becomes
+#                                   an instruction cost per I/O, repeatable
+#                                   to 0.1% whatever the host is doing, but
+#                                   blind to what runs in parallel on the
+#                                   two vCPUs. One rep of 2 s per case,
+#                                   results in results/bench-icount/.
 #   BENCH_CPU=max,erms=off          QEMU -cpu of both boots. ERMS is off
 #                                   because TCG emulates `rep movsb` one
 #                                   byte per step: with it, copy_to_user()
@@ -34,10 +43,16 @@ set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
-out=$top/results/bench
-runtime=${BENCH_RUNTIME:-3}
+icount=${BENCH_ICOUNT:-}
+out=$top/results/bench${icount:+-icount}
+runtime=${BENCH_RUNTIME:-${icount:+2}}
+runtime=${runtime:-3}
 ramp=${BENCH_RAMP:-1}
-reps=${BENCH_REPS:-3}
+reps=${BENCH_REPS:-${icount:+1}}
+reps=${reps:-3}
+# Under icount one host thread runs both vCPUs: a guest second costs more.
+tmo_scale=${icount:+4}
+tmo_scale=${tmo_scale:-1}
 only=${BENCH_CASES:-}
 boots=${BENCH_BOOTS:-min base}
 cpu=${BENCH_CPU:-max,erms=off}
@@ -68,14 +83,16 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 			sel=${BENCH_BASE_CASES:-${only:-'^null/[^/]*/(null_blk|ublk_copy|ublk_user)$'}}
 		nruns=$($py "$top/bench/guest-bench.py" --count --reps "$reps" --only "$sel")
 		# fio start-up and device set-up cost a few seconds a run under TCG.
-		tmo=$(awk -v n="$nruns" -v r="$runtime" -v p="$ramp" \
-			'BEGIN { printf "%d", n * (r + p + 6) + 300 }')
+		tmo=$(awk -v n="$nruns" -v r="$runtime" -v p="$ramp" -v s="$tmo_scale" \
+			'BEGIN { printf "%d", (n * (r + p + 6) + 300) * s }')
 		plan=$out/plan-$label
 		printf 'bench_%s\t%s\t%s\n' "$label" "$tmo" \
 			"$(printf '%q ' "$py" "$top/bench/guest-bench.py" --label "$label" \
 				--runtime "$runtime" --ramp "$ramp" --reps "$reps" \
 				--only "$sel" --out /run/out/bench.jsonl)" > "$plan"
 		echo "# bench: $label kernel $(cat "$kdir/release"), up to $nruns fio runs of ${runtime}s+${ramp}s"
+		[ -n "$icount" ] && export VM_ACCEL=tcg,thread=single \
+			VM_QEMU_ARGS='-icount shift=2,sleep=off'
 		VM_CPU=$cpu VM_CMDLINE="$nullblk ${VM_CMDLINE:-}" \
 			"$top/vm/run-vm.sh" -k "$flavour" -v -t $((tmo + 300)) \
 			-o "$out/boot-$label" "$plan"
@@ -92,6 +109,7 @@ meta=(--meta "base version=$(cat "$build/base-version" 2>/dev/null || echo unkno
       --meta "host=$(nproc) CPU(s), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(qemu-system-x86_64 --version | head -n1), -cpu $cpu")
 [ -z "${BENCH_REPORT_ONLY:-}" ] && meta+=(--meta "wall time=$(( $(date +%s) - start ))s for the boots")
 [ -n "$only" ] && meta+=(--partial)
+[ -n "$icount" ] && meta+=(--meta "time=guest instructions (QEMU -icount shift=2,sleep=off, one vCPU thread): figures are costs per I/O, not speeds")
 jsonl=()
 for flavour in $boots; do jsonl+=("$out/boot-$(label_of "$flavour")/bench.jsonl"); done
 $py "$top/bench/report.py" --outdir "$out" "${meta[@]}" "${jsonl[@]}" | tee "$out/bench.out"

@@ -15,7 +15,10 @@
 # tap (the results), logs/NAME.log (each test's output), dmesg.txt.
 # VM_CLAIMS=DIR: a directory shared with other guests running the same
 # plan; each test is run by the guest that claims it first (vm/guest-init).
-# VM_MEM (4G), VM_CMDLINE (extra kernel parameters), VM_CPU (QEMU -cpu, max).
+# VM_MEM (4G), VM_CMDLINE (extra kernel parameters), VM_CPU (QEMU -cpu, max),
+# VM_ACCEL (QEMU -accel, tcg,thread=multi), VM_QEMU_ARGS (more QEMU options,
+# split at spaces; e.g. VM_ACCEL=tcg,thread=single VM_QEMU_ARGS='-icount
+# shift=0,sleep=off' counts time in guest instructions, for A/B profiling).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,14 +85,14 @@ say "# booting $(cat "$kdir/release") ($flavour) under TCG, $ntests test(s), tim
 
 start=$(date +%s)
 timeout --signal=KILL "$timeout" \
-qemu-system-x86_64 -accel tcg,thread=multi -machine q35 -cpu "${VM_CPU:-max}" \
+qemu-system-x86_64 -accel "${VM_ACCEL:-tcg,thread=multi}" -machine q35 -cpu "${VM_CPU:-max}" \
 	-smp 2 -m "$mem" -display none -monitor none -no-reboot \
 	-kernel "$kdir/bzImage" -append "$cmdline" \
 	-serial "file:$outdir/console.log" \
 	-serial "file:$outdir/guest.log" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
 	-virtfs local,path="$outdir",mount_tag=out,security_model=none,multidevs=remap \
-	"${claims_share[@]}" "${nvme_dev[@]}" \
+	"${claims_share[@]}" "${nvme_dev[@]}" ${VM_QEMU_ARGS:-} \
 	> "$outdir/qemu.log" 2>&1 &
 qpid=$!
 # Show the guest's results as they come.
