@@ -21,14 +21,20 @@
 #   BENCH_NULLBLK="null_blk.…"      null_blk module parameters (kernel cmdline)
 #   BENCH_REPORT_ONLY=1             redo the report from the last boots' data
 #   BENCH_ICOUNT=1                  count time in guest instructions: one
-#                                   vCPU thread, -icount shift=2,sleep=off
-#                                   (1 instruction = 4 ns of guest time, idle
-#                                   time skipped). Every figure then becomes
-#                                   an instruction cost per I/O, repeatable
-#                                   to 0.1% whatever the host is doing, but
+#                                   vCPU thread, -icount shift=2,sleep=on
+#                                   (1 instruction = 4 ns of guest time;
+#                                   only a guest with both vCPUs idle sees
+#                                   real time pass, which fio runs on null,
+#                                   loop and nbd never are). Every figure
+#                                   is then an instruction cost per I/O,
 #                                   blind to what runs in parallel on the
-#                                   two vCPUs. One rep of 2 s per case,
-#                                   results in results/bench-icount/.
+#                                   two vCPUs. The 4K cases repeat to 0.3%
+#                                   whatever the host is doing; the 64K and
+#                                   512K ones move by up to 20% between
+#                                   boots, null_blk's too, so not because
+#                                   of a driver (not explained yet), so
+#                                   the medians of 3 reps still count.
+#                                   Runs of 2 s, in results/bench-icount/.
 #   BENCH_CPU=max,erms=off          QEMU -cpu of both boots. ERMS is off
 #                                   because TCG emulates `rep movsb` one
 #                                   byte per step: with it, copy_to_user()
@@ -48,8 +54,7 @@ out=$top/results/bench${icount:+-icount}
 runtime=${BENCH_RUNTIME:-${icount:+2}}
 runtime=${runtime:-3}
 ramp=${BENCH_RAMP:-1}
-reps=${BENCH_REPS:-${icount:+1}}
-reps=${reps:-3}
+reps=${BENCH_REPS:-3}
 # Under icount one host thread runs both vCPUs: a guest second costs more.
 tmo_scale=${icount:+4}
 tmo_scale=${tmo_scale:-1}
@@ -92,7 +97,7 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 				--only "$sel" --out /run/out/bench.jsonl)" > "$plan"
 		echo "# bench: $label kernel $(cat "$kdir/release"), up to $nruns fio runs of ${runtime}s+${ramp}s"
 		[ -n "$icount" ] && export VM_ACCEL=tcg,thread=single \
-			VM_QEMU_ARGS='-icount shift=2,sleep=off'
+			VM_QEMU_ARGS='-icount shift=2,sleep=on'
 		VM_CPU=$cpu VM_CMDLINE="$nullblk ${VM_CMDLINE:-}" \
 			"$top/vm/run-vm.sh" -k "$flavour" -v -t $((tmo + 300)) \
 			-o "$out/boot-$label" "$plan"
@@ -109,7 +114,7 @@ meta=(--meta "base version=$(cat "$build/base-version" 2>/dev/null || echo unkno
       --meta "host=$(nproc) CPU(s), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(qemu-system-x86_64 --version | head -n1), -cpu $cpu")
 [ -z "${BENCH_REPORT_ONLY:-}" ] && meta+=(--meta "wall time=$(( $(date +%s) - start ))s for the boots")
 [ -n "$only" ] && meta+=(--partial)
-[ -n "$icount" ] && meta+=(--meta "time=guest instructions (QEMU -icount shift=2,sleep=off, one vCPU thread): figures are costs per I/O, not speeds")
+[ -n "$icount" ] && meta+=(--meta "time=guest instructions (QEMU -icount shift=2,sleep=on, one vCPU thread): figures are costs per I/O, not speeds")
 jsonl=()
 for flavour in $boots; do jsonl+=("$out/boot-$(label_of "$flavour")/bench.jsonl"); done
 $py "$top/bench/report.py" --outdir "$out" "${meta[@]}" "${jsonl[@]}" | tee "$out/bench.out"
