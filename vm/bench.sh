@@ -28,7 +28,7 @@
 #                                   loop and nbd never are). Every figure
 #                                   is then an instruction cost per I/O,
 #                                   blind to what runs in parallel on the
-#                                   two vCPUs. The 4K cases repeat to 0.3%
+#                                   two vCPUs. Our 4K cases repeat to 0.3%
 #                                   whatever the host is doing; the 64K and
 #                                   512K ones move by up to 20% between
 #                                   boots, null_blk's too, so not because
