@@ -627,12 +627,8 @@ static void rings_process_check(void)
 	/* killed, not exiting on its own: its ring goes all the same */
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	if (io_wait_serving(3, 10000))
-		check("the writer completes once that process was killed",
-		      results[3].ret, IO_LEN);
-	else
-		check("the writer completes once that process was killed", PENDING,
-		      IO_LEN);
+	check_writer("the writer completes once that process was killed", 3,
+		     10000);
 	close(to_child[0]);
 	close(to_child[1]);
 	close(to_parent[0]);
@@ -707,12 +703,8 @@ static void run_rings(void)
 	check_not_done("after the worker's ring was closed, on the second",
 		       2, 300);
 	srv_close(&r2);
-	if (io_wait_serving(2, 10000))
-		check("the writer completes once the second ring is closed",
-		      results[2].ret, IO_LEN);
-	else
-		check("the writer completes once the second ring is closed",
-		      PENDING, IO_LEN);
+	check_writer("the writer completes once the second ring is closed", 2,
+		     10000);
 	worker_stop(&w);
 	rings_process_check();
 	free(data);
