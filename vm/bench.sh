@@ -32,8 +32,8 @@
 #                                   whatever the host is doing; the 64K and
 #                                   512K ones move by up to 20% between
 #                                   boots, null_blk's too, so not because
-#                                   of a driver (not explained yet), so
-#                                   the medians of 3 reps still count.
+#                                   of a driver (not explained yet): the
+#                                   medians of 3 reps still count.
 #                                   Runs of 2 s, in results/bench-icount/.
 #   BENCH_CPU=max,erms=off          QEMU -cpu of both boots. ERMS is off
 #                                   because TCG emulates `rep movsb` one
@@ -50,14 +50,19 @@ set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD:-$top/build}
 icount=${BENCH_ICOUNT:-}
-out=$top/results/bench${icount:+-icount}
-runtime=${BENCH_RUNTIME:-${icount:+2}}
-runtime=${runtime:-3}
+out=$top/results/bench
+runtime=${BENCH_RUNTIME:-3}
+tmo_scale=1
+if [ -n "$icount" ]; then
+	out=$top/results/bench-icount
+	runtime=${BENCH_RUNTIME:-2}
+	# one host thread runs both vCPUs: a guest second costs more
+	tmo_scale=4
+	export VM_ACCEL=tcg,thread=single
+	export VM_QEMU_ARGS='-icount shift=2,sleep=on'
+fi
 ramp=${BENCH_RAMP:-1}
 reps=${BENCH_REPS:-3}
-# Under icount one host thread runs both vCPUs: a guest second costs more.
-tmo_scale=${icount:+4}
-tmo_scale=${tmo_scale:-1}
 only=${BENCH_CASES:-}
 boots=${BENCH_BOOTS:-min base}
 cpu=${BENCH_CPU:-max,erms=off}
@@ -96,8 +101,6 @@ if [ -z "${BENCH_REPORT_ONLY:-}" ]; then
 				--runtime "$runtime" --ramp "$ramp" --reps "$reps" \
 				--only "$sel" --out /run/out/bench.jsonl)" > "$plan"
 		echo "# bench: $label kernel $(cat "$kdir/release"), up to $nruns fio runs of ${runtime}s+${ramp}s"
-		[ -n "$icount" ] && export VM_ACCEL=tcg,thread=single \
-			VM_QEMU_ARGS='-icount shift=2,sleep=on'
 		VM_CPU=$cpu VM_CMDLINE="$nullblk ${VM_CMDLINE:-}" \
 			"$top/vm/run-vm.sh" -k "$flavour" -v -t $((tmo + 300)) \
 			-o "$out/boot-$label" "$plan"
@@ -114,7 +117,7 @@ meta=(--meta "base version=$(cat "$build/base-version" 2>/dev/null || echo unkno
       --meta "host=$(nproc) CPU(s), $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1); $(qemu-system-x86_64 --version | head -n1), -cpu $cpu")
 [ -z "${BENCH_REPORT_ONLY:-}" ] && meta+=(--meta "wall time=$(( $(date +%s) - start ))s for the boots")
 [ -n "$only" ] && meta+=(--partial)
-[ -n "$icount" ] && meta+=(--meta "time=guest instructions (QEMU -icount shift=2,sleep=on, one vCPU thread): figures are costs per I/O, not speeds")
+[ -n "$icount" ] && meta+=(--meta "time=guest instructions (QEMU -accel $VM_ACCEL $VM_QEMU_ARGS): figures are costs per I/O, not speeds")
 jsonl=()
 for flavour in $boots; do jsonl+=("$out/boot-$(label_of "$flavour")/bench.jsonl"); done
 $py "$top/bench/report.py" --outdir "$out" "${meta[@]}" "${jsonl[@]}" | tee "$out/bench.out"

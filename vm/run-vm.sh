@@ -17,8 +17,8 @@
 # plan; each test is run by the guest that claims it first (vm/guest-init).
 # VM_MEM (4G), VM_CMDLINE (extra kernel parameters), VM_CPU (QEMU -cpu, max),
 # VM_ACCEL (QEMU -accel, tcg,thread=multi), VM_QEMU_ARGS (more QEMU options,
-# split at spaces; e.g. VM_ACCEL=tcg,thread=single VM_QEMU_ARGS='-icount
-# shift=0,sleep=off' counts time in guest instructions, for A/B profiling).
+# split at spaces; vm/bench.sh with BENCH_ICOUNT=1 sets them to count time
+# in guest instructions).
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
